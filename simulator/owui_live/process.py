@@ -1,0 +1,151 @@
+"""Run `open-webui serve` as a subprocess: offline environment, free port, health wait, stop.
+
+The environment follows shared/reference/open-webui-live-recipe.md section 2: everything that
+could reach the network is off, the embedding model is empty (no HF download attempt), and
+the data directory is fresh per instance.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+SECRET_KEY = "orsim-owui-live-secret-key-0123456789abcdef"  # 32+ chars: no PyJWT warning
+
+
+class StartError(RuntimeError):
+    """Open WebUI did not become healthy; the message carries the log tail."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def offline_env(
+    venv: Path, data_dir: Path, port: int, extra: dict[str, str] | None
+) -> dict[str, str]:
+    # A clean environment: nothing from the project's venv (VIRTUAL_ENV, PYTHONPATH) leaks in.
+    keep = ("HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "TZ")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env["PATH"] = f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin"
+    env.update(
+        {
+            "DATA_DIR": str(data_dir),
+            "OFFLINE_MODE": "true",
+            "HF_HUB_OFFLINE": "1",
+            "RAG_EMBEDDING_MODEL": "",
+            "RAG_EMBEDDING_MODEL_AUTO_UPDATE": "false",
+            "RAG_RERANKING_MODEL_AUTO_UPDATE": "false",
+            "WHISPER_MODEL_AUTO_UPDATE": "false",
+            "ENABLE_OLLAMA_API": "false",
+            "ENABLE_OPENAI_API": "false",
+            "OLLAMA_BASE_URL": "http://127.0.0.1:11434",  # explicit: skips the import-time probe
+            "WEBUI_SECRET_KEY": SECRET_KEY,
+            "ENABLE_VERSION_UPDATE_CHECK": "false",
+            "ENABLE_PIP_INSTALL_FRONTMATTER_REQUIREMENTS": "false",
+            "ANONYMIZED_TELEMETRY": "false",
+            "DO_NOT_TRACK": "true",
+            "SCARF_NO_ANALYTICS": "true",
+            "CORS_ALLOW_ORIGIN": f"http://127.0.0.1:{port}",
+            "BYPASS_MODEL_ACCESS_CONTROL": "true",
+            # Title generation stays on (tests call the task endpoint); tags and follow-ups
+            # would call the pipe again after every UI chat and blur event sequences.
+            "ENABLE_TAGS_GENERATION": "false",
+            "ENABLE_FOLLOW_UP_GENERATION": "false",
+            "UVICORN_WORKERS": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def launch(
+    venv: Path, data_dir: Path, port: int, log_path: Path, extra_env=None
+) -> subprocess.Popen:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [str(venv / "bin" / "open-webui"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=str(data_dir),  # serve writes stray files (e.g. .webui_secret_key) into its cwd
+            env=offline_env(venv, data_dir, port, extra_env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stop() can signal exactly it
+        )
+
+
+def log_tail(log_path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "<no log>"
+
+
+def wait_healthy(proc: subprocess.Popen, base_url: str, log_path: Path, timeout: float) -> float:
+    started = time.monotonic()
+    deadline = started + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise StartError(
+                    f"open-webui exited with {proc.returncode} before /health; log {log_path}:\n"
+                    + log_tail(log_path)
+                )
+            try:
+                if client.get(f"{base_url}/health").json().get("status") is True:
+                    return time.monotonic() - started
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.25)
+    raise StartError(
+        f"open-webui not healthy after {timeout:.0f} s; log {log_path}:\n" + log_tail(log_path)
+    )
+
+
+def stop(proc: subprocess.Popen, grace: float = 15.0) -> None:
+    """SIGTERM the server's own process group, then SIGKILL if it lingers."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(5)
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """user+system CPU of `pid` and its live descendants, from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+        except OSError:
+            continue
+        # Field 2 (comm) may hold spaces; everything after the last ')' is space-separated.
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                stack.extend(int(c) for c in children)
+        except OSError:
+            pass
+    return total
