@@ -1,0 +1,118 @@
+"""Error paths and parsing in simulator.owui_live that need no Open WebUI install."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.owui_live import install, process
+from simulator.owui_live.sse import DONE, ChatReply, sse_payloads
+
+RAW = (
+    b'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n'
+    b'data: {"choices":[{"index":0,"delta":{"content":"b"}}]}\n\n'
+    b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+    b"data: [DONE]"
+)
+
+
+def test_sse_reply_parses_chunks_and_done():
+    reply = ChatReply.from_http(200, "text/event-stream; charset=utf-8", RAW, stream=True)
+    assert reply.text == "ab"
+    assert reply.ended_with_done
+    assert reply.chunks[-1] == DONE
+    assert sse_payloads(b": comment\n\nevent: x\ndata: 1\n\n") == ["1"]
+
+
+def test_json_reply_and_unparseable_body_are_kept():
+    body = {"choices": [{"message": {"content": "hi"}}]}
+    reply = ChatReply.from_http(200, "application/json", json.dumps(body).encode(), stream=False)
+    assert reply.text == "hi"
+    broken = ChatReply.from_http(500, "text/plain", b"Internal Server Error", stream=False)
+    assert broken.json == "Internal Server Error"
+    assert broken.text == ""
+    assert not broken.ended_with_done
+
+
+def test_venv_path_override(monkeypatch, tmp_path):
+    monkeypatch.setenv(install.VENV_ENV_VAR, str(tmp_path / "v"))
+    assert install.default_venv_path() == tmp_path / "v"
+
+
+def test_is_installed_requires_marker_of_this_version(tmp_path):
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "open-webui").write_text("")
+    assert not install.is_installed(tmp_path)
+    marker = tmp_path / install.MARKER_NAME
+    marker.write_text("not json")
+    assert not install.is_installed(tmp_path)
+    marker.write_text(json.dumps({"open_webui": "0.0.1"}))
+    assert not install.is_installed(tmp_path)
+    marker.write_text(json.dumps({"open_webui": install.OWUI_VERSION}))
+    assert install.is_installed(tmp_path)
+    assert install.ensure_installed(tmp_path).path == tmp_path.resolve()  # reused, no pip
+
+
+def test_failed_install_step_names_its_log(tmp_path):
+    log_path = tmp_path / "install.log"
+    with open(log_path, "w") as log, pytest.raises(install.InstallError) as err:
+        install._run([sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], log)
+    assert "(3)" in str(err.value) and str(log_path) in str(err.value)
+    assert "boom" in log_path.read_text()
+
+
+def test_install_main_reports_failure(monkeypatch, capsys):
+    def fail(path, quiet):
+        raise install.InstallError("pip said no")
+
+    monkeypatch.setattr(install, "ensure_installed", fail)
+    assert install.main([]) == 1
+    assert "pip said no" in capsys.readouterr().err
+
+
+def test_server_that_exits_early_gives_start_error_with_log(tmp_path):
+    log_path = tmp_path / "server.log"
+    log_path.write_text("Traceback: it broke\n")
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(2)"])
+    proc.wait()
+    with pytest.raises(process.StartError) as err:
+        process.wait_healthy(proc, f"http://127.0.0.1:{process.free_port()}", log_path, timeout=5)
+    assert "exited with 2" in str(err.value) and "it broke" in str(err.value)
+
+
+def test_server_never_healthy_times_out(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True
+    )
+    try:
+        with pytest.raises(process.StartError, match="not healthy"):
+            process.wait_healthy(
+                proc, f"http://127.0.0.1:{process.free_port()}", tmp_path / "x.log", timeout=0.6
+            )
+    finally:
+        process.stop(proc, grace=5)
+    assert proc.returncode is not None
+
+
+def test_offline_env_is_clean_and_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("VIRTUAL_ENV", "/project/venv")
+    monkeypatch.setenv("PYTHONPATH", "/project")
+    env = process.offline_env(Path("/v"), tmp_path, 8089, {"EXTRA": "1"})
+    assert "VIRTUAL_ENV" not in env and "PYTHONPATH" not in env
+    assert env["OFFLINE_MODE"] == "true" and env["RAG_EMBEDDING_MODEL"] == ""
+    assert env["ENABLE_OLLAMA_API"] == env["ENABLE_OPENAI_API"] == "false"
+    assert len(env["WEBUI_SECRET_KEY"]) >= 32
+    assert env["DATA_DIR"] == str(tmp_path) and env["EXTRA"] == "1"
+    assert env["PATH"].startswith("/v/bin:")
+
+
+def test_cpu_seconds_of_own_process_tree():
+    import os
+
+    spent = process.process_tree_cpu_seconds(os.getpid())
+    assert spent > 0
+    assert process.process_tree_cpu_seconds(2**22 + 7) == 0.0  # no such pid
