@@ -1,0 +1,5 @@
+"""
+title: No Class
+"""
+
+VALUE = 1
