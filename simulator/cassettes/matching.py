@@ -48,6 +48,8 @@ def normalise_body(body: Any, ignore_paths: Iterable[str] = ()) -> Any:
 
 
 def _short(value: Any, limit: int = 80) -> str:
+    if value == "<missing>":
+        return "nothing (key absent)"
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
