@@ -1,0 +1,52 @@
+"""Delta coalescing: Open WebUI pays ~35 us of CPU for every chunk a pipe yields, so text and
+reasoning deltas are merged. The first delta goes out at once; later ones are merged until
+`window` seconds have passed since the last flush or `max_chars` are buffered. The caller waits
+for more upstream data only until the window's deadline, so nothing is held back when the
+upstream pauses. Text and reasoning stay in their original order.
+"""
+
+from __future__ import annotations
+
+import time
+
+TEXT = "text"
+REASONING = "reasoning"
+
+
+class DeltaCoalescer:
+    __slots__ = ("_clock", "_last_flush", "_max_chars", "_segments", "_size", "_window")
+
+    def __init__(self, window: float, max_chars: int = 2048, clock=time.monotonic) -> None:
+        self._window = max(0.0, window)
+        self._max_chars = max(1, max_chars)
+        self._clock = clock
+        self._segments: list[list[str]] = []  # [kind, text] in arrival order
+        self._size = 0
+        self._last_flush = float("-inf")
+
+    @property
+    def has_data(self) -> bool:
+        return self._size > 0
+
+    @property
+    def deadline(self) -> float:
+        return self._last_flush + self._window
+
+    def add(self, kind: str, text: str) -> None:
+        if not text:
+            return
+        if self._segments and self._segments[-1][0] == kind:
+            self._segments[-1][1] += text
+        else:
+            self._segments.append([kind, text])
+        self._size += len(text)
+
+    def due(self) -> bool:
+        return self._size > 0 and (
+            self._size >= self._max_chars or self._clock() >= self._last_flush + self._window
+        )
+
+    def take(self) -> list[list[str]]:
+        segments, self._segments, self._size = self._segments, [], 0
+        self._last_flush = self._clock()
+        return segments

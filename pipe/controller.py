@@ -1,0 +1,343 @@
+"""The Open WebUI entry point: `Pipe` with its `Valves` / `UserValves`, `pipes()` and `pipe()`.
+
+Open WebUI finds the valve classes by parsing this class body, so they stay nested literally.
+The Pipe instance is shared by every concurrent request of a worker: it keeps only the valves
+and an optional test transport; per-request state lives in a `ChatRun`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, Field
+
+from .errors import DEFAULT_ERROR_TEMPLATE, ErrorKind, PipeError, SupportContacts
+from .logs import RequestContext, get_logger, new_request_id
+from .model_info import CatalogSnapshot, ModelInfo, sub_id_to_slug
+from .orchestrator import ChatRun, RunPolicy
+from .runtime import get_runtime
+from .settings import default_base_url, merge_valves, resolve_api_key
+from .translate import Identity, TranslateOptions, TranslationError, build_request
+from .upstream import ResponsesClient, UpstreamConfig, attribution_headers
+from .wire import ResponsesRequest
+
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+SummaryMode = Literal["auto", "concise", "detailed", "disabled"]
+ModelFilter = Literal["all", "only", "exclude"]
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+class Pipe:
+    class Valves(BaseModel):
+        BASE_URL: str = Field(
+            default_factory=default_base_url,
+            description="OpenRouter API base URL (env OPENROUTER_API_BASE_URL).",
+        )
+        API_KEY: str = Field(
+            default="",
+            description="OpenRouter API key; empty means the OPENROUTER_API_KEY environment variable.",
+        )
+        MODEL_ID: str = Field(
+            default="auto",
+            description="'auto' lists the whole catalog; otherwise a comma-separated allowlist of model slugs.",
+        )
+        FREE_MODEL_FILTER: ModelFilter = Field(
+            default="all", description="all / only free models / exclude free models."
+        )
+        TOOL_CALLING_FILTER: ModelFilter = Field(
+            default="all", description="all / only models with tool calling / exclude them."
+        )
+        MODEL_CATALOG_REFRESH_SECONDS: int = Field(
+            default=3600, ge=60, description="How long the model catalog is cached."
+        )
+        REASONING_EFFORT: Effort = Field(
+            default="medium",
+            description="Default reasoning effort for models that reason ('none' turns it off where allowed).",
+        )
+        REASONING_SUMMARY_MODE: SummaryMode = Field(
+            default="auto",
+            description="Reasoning summary requested from the model; 'disabled' asks for none.",
+        )
+        TASK_REASONING_EFFORT: Effort = Field(
+            default="low",
+            description="Reasoning effort for Open WebUI tasks (titles, tags, follow-ups).",
+        )
+        MAX_CONCURRENT_REQUESTS: int = Field(
+            default=50,
+            ge=1,
+            le=2000,
+            description="Requests running at once per worker (applies live).",
+        )
+        REQUEST_QUEUE_SIZE: int = Field(
+            default=500,
+            ge=0,
+            le=100000,
+            description="Requests allowed to wait for a slot; beyond it users get a 'busy' message at once.",
+        )
+        CONNECT_TIMEOUT_SECONDS: float = Field(
+            default=10.0, gt=0, description="Connect timeout to OpenRouter."
+        )
+        READ_TIMEOUT_SECONDS: float = Field(
+            default=300.0,
+            gt=0,
+            description="Longest silence allowed between two reads of an answer.",
+        )
+        MAX_RETRIES: int = Field(
+            default=2,
+            ge=0,
+            le=10,
+            description="Retries on 408/429/5xx/timeouts, only before anything was shown.",
+        )
+        RETRY_BACKOFF_SECONDS: float = Field(
+            default=0.5,
+            ge=0,
+            description="First retry delay; doubles per retry (Retry-After wins).",
+        )
+        RETRY_MAX_WAIT_SECONDS: float = Field(
+            default=30.0,
+            ge=0,
+            description="Longest wait before a retry; a longer Retry-After shows the error instead.",
+        )
+        STREAM_COALESCE_MS: int = Field(
+            default=40,
+            ge=0,
+            le=1000,
+            description="Window in which streamed deltas are merged into one chunk (0: no merging).",
+        )
+        SEND_END_USER_ID: bool = Field(
+            default=False, description="Send the Open WebUI user id as `user` and metadata.user_id."
+        )
+        SEND_SESSION_ID: bool = Field(
+            default=False,
+            description="Send the session id as `session_id` and metadata.session_id.",
+        )
+        SEND_CHAT_ID: bool = Field(default=False, description="Send metadata.chat_id.")
+        SEND_MESSAGE_ID: bool = Field(default=False, description="Send metadata.message_id.")
+        SHOW_PROGRESS_STATUS: bool = Field(
+            default=True, description="Status lines while thinking and searching."
+        )
+        SHOW_FINAL_USAGE_STATUS: bool = Field(
+            default=True, description="Final status line: time, tokens, cost, tokens/s."
+        )
+        HTTP_REFERER: str = Field(
+            default="https://openwebui.com/",
+            description="App attribution URL (HTTP-Referer header).",
+        )
+        APP_TITLE: str = Field(
+            default="Open WebUI", description="App attribution name (X-OpenRouter-Title header)."
+        )
+        ERROR_TEMPLATE: str = Field(
+            default=DEFAULT_ERROR_TEMPLATE,
+            description="Markdown for error messages; placeholders {title} {message} {hint} {details} {error_id} {timestamp} {support} {kind} {status}.",
+        )
+        SUPPORT_EMAIL: str = Field(default="", description="Shown in error messages when set.")
+        SUPPORT_URL: str = Field(default="", description="Shown in error messages when set.")
+
+    class UserValves(BaseModel):
+        REASONING_EFFORT: Effort | None = Field(
+            default=None, description="Your reasoning effort (empty: the administrator's default)."
+        )
+        REASONING_SUMMARY_MODE: SummaryMode | None = Field(
+            default=None, description="Your reasoning summary mode (empty: default)."
+        )
+        SHOW_PROGRESS_STATUS: bool | None = Field(
+            default=None, description="Show thinking/searching status (empty: default)."
+        )
+        SHOW_FINAL_USAGE_STATUS: bool | None = Field(
+            default=None, description="Show the final usage line (empty: default)."
+        )
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.valves = self.Valves()
+        self.name = "OpenRouter: "
+        self._transport = transport  # tests swap the upstream here; Open WebUI passes nothing
+
+    # ------------------------------------------------------------------ shared resources
+
+    def _catalog(self, valves: Any):
+        key = resolve_api_key(valves.API_KEY)
+        headers = attribution_headers(valves.HTTP_REFERER, valves.APP_TITLE)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return get_runtime(self._transport).catalog(valves.BASE_URL, key, headers)
+
+    async def _snapshot(self, valves: Any) -> CatalogSnapshot | None:
+        try:
+            return await self._catalog(valves).get(valves.MODEL_CATALOG_REFRESH_SECONDS)
+        except PipeError:
+            return None
+
+    @staticmethod
+    def _allowed(model: ModelInfo, valves: Any) -> bool:
+        allow = [m.strip() for m in valves.MODEL_ID.split(",") if m.strip()]
+        if allow and allow != ["auto"] and model.slug not in allow and model.sub_id not in allow:
+            return False
+        for flag, mode in (
+            (model.free, valves.FREE_MODEL_FILTER),
+            (model.tools, valves.TOOL_CALLING_FILTER),
+        ):
+            if (mode == "only" and not flag) or (mode == "exclude" and flag):
+                return False
+        return True
+
+    # ------------------------------------------------------------------ Open WebUI contract
+
+    async def pipes(self) -> list[dict[str, str]]:
+        valves = self.valves
+        snapshot = await self._snapshot(valves)
+        if snapshot is None:
+            return []
+        models = [m for m in snapshot.by_sub_id.values() if self._allowed(m, valves)]
+        return [
+            {"id": m.sub_id, "name": m.name}
+            for m in sorted(models, key=lambda m: (m.name.lower(), m.slug))
+        ]
+
+    async def pipe(
+        self,
+        body: dict[str, Any],
+        __user__: dict[str, Any] | None = None,
+        __request__: Any = None,
+        __metadata__: dict[str, Any] | None = None,
+        __event_emitter__: Any = None,
+        __event_call__: Any = None,
+        __task__: Any = None,
+        __task_body__: Any = None,
+        __files__: Any = None,
+        __tools__: Any = None,
+        __chat_id__: Any = None,
+        __session_id__: Any = None,
+        __message_id__: Any = None,
+    ) -> Any:
+        user = __user__ or {}
+        metadata = __metadata__ or {}
+        valves = merge_valves(self.valves, user.get("valves"))
+        ctx = RequestContext(
+            request_id=new_request_id(),
+            user_id=_str(user.get("id")),
+            chat_id=_str(metadata.get("chat_id") or __chat_id__),
+            message_id=_str(metadata.get("message_id") or __message_id__),
+            session_id=_str(metadata.get("session_id") or __session_id__),
+        )
+        task = bool(__task__)
+        streaming = bool(body.get("stream")) and not task
+        runtime = get_runtime(self._transport)
+        runtime.admission.configure(valves.MAX_CONCURRENT_REQUESTS, valves.REQUEST_QUEUE_SIZE)
+        model_ref = _str(body.get("model"))
+
+        async def prepare() -> tuple[ResponsesClient, ResponsesRequest]:
+            return await self._prepare(body, metadata, valves, ctx, streaming=streaming, task=task)
+
+        run = ChatRun(
+            ctx=ctx,
+            model_label=model_ref,
+            prepare=prepare,
+            admission=runtime.admission,
+            policy=RunPolicy(
+                max_retries=valves.MAX_RETRIES,
+                backoff=valves.RETRY_BACKOFF_SECONDS,
+                max_wait=valves.RETRY_MAX_WAIT_SECONDS,
+                coalesce_window=valves.STREAM_COALESCE_MS / 1000.0,
+                show_progress=valves.SHOW_PROGRESS_STATUS and not task,
+                show_final_status=valves.SHOW_FINAL_USAGE_STATUS and not task,
+                error_template=valves.ERROR_TEMPLATE,
+                support=SupportContacts(valves.SUPPORT_EMAIL.strip(), valves.SUPPORT_URL.strip()),
+            ),
+            emitter=None if task else __event_emitter__,
+        )
+        get_logger().debug("request for %s (stream=%s task=%s)", model_ref, streaming, __task__)
+        if streaming:
+            return run.stream()
+        return await run.complete(task=task)
+
+    # ------------------------------------------------------------------ request preparation
+
+    @staticmethod
+    def _sub_id(body: dict[str, Any], metadata: dict[str, Any]) -> str:
+        """`<function_id>.<sub_id>` from body["model"], else from the metadata model dict."""
+        candidates = [body.get("model")]
+        model = metadata.get("model") if isinstance(metadata.get("model"), dict) else {}
+        candidates += [
+            model.get("id"),
+            (model.get("info") or {}).get("base_model_id"),
+            metadata.get("model_id"),
+        ]
+        for ref in candidates:
+            if isinstance(ref, str) and "." in ref:
+                return ref.split(".", 1)[1]
+        raise PipeError(
+            ErrorKind.MODEL,
+            f"cannot tell which model to use from {body.get('model')!r}",
+            retryable=False,
+        )
+
+    async def _prepare(
+        self,
+        body: dict[str, Any],
+        metadata: dict[str, Any],
+        valves: Any,
+        ctx: RequestContext,
+        *,
+        streaming: bool,
+        task: bool,
+    ) -> tuple[ResponsesClient, ResponsesRequest]:
+        api_key = resolve_api_key(valves.API_KEY)
+        if not api_key:
+            raise PipeError(
+                ErrorKind.CONFIG, "No OpenRouter API key is configured.", retryable=False
+            )
+        sub_id = self._sub_id(body, metadata)
+        snapshot = await self._snapshot(valves)
+        model = snapshot.resolve(sub_id) if snapshot else None
+        if snapshot is not None and model is None:
+            raise PipeError(
+                ErrorKind.MODEL,
+                f"The model `{sub_id}` is not in the OpenRouter catalog.",
+                retryable=False,
+            )
+        if model is not None and not task and not self._allowed(model, valves):
+            raise PipeError(
+                ErrorKind.MODEL,
+                f"The model `{model.slug}` is not enabled in this pipe's settings.",
+                retryable=False,
+            )
+        slug = model.slug if model else sub_id_to_slug(sub_id)
+        options = TranslateOptions(
+            stream=streaming,
+            reasoning_effort=valves.REASONING_EFFORT,
+            reasoning_summary=valves.REASONING_SUMMARY_MODE,
+            task=task,
+            task_reasoning_effort=valves.TASK_REASONING_EFFORT,
+            send_user_id=valves.SEND_END_USER_ID,
+            send_session_id=valves.SEND_SESSION_ID,
+            send_chat_id=valves.SEND_CHAT_ID,
+            send_message_id=valves.SEND_MESSAGE_ID,
+        )
+        who = Identity(
+            user_id=ctx.user_id,
+            session_id=ctx.session_id,
+            chat_id=ctx.chat_id,
+            message_id=ctx.message_id,
+        )
+        try:
+            request = build_request(body, slug, model, options, who)
+        except (TranslationError, ValueError) as exc:
+            raise PipeError(
+                ErrorKind.BAD_REQUEST,
+                f"The request could not be translated: {exc}",
+                retryable=False,
+            ) from exc
+        config = UpstreamConfig(
+            base_url=valves.BASE_URL,
+            api_key=api_key,
+            attribution=attribution_headers(valves.HTTP_REFERER, valves.APP_TITLE),
+            connect_timeout=valves.CONNECT_TIMEOUT_SECONDS,
+            read_timeout=valves.READ_TIMEOUT_SECONDS,
+        )
+        return ResponsesClient(
+            get_runtime(self._transport).client(valves.BASE_URL), config
+        ), request

@@ -1,0 +1,272 @@
+"""One chat request from admission to the last chunk: the loop-ready orchestration.
+
+`ChatRun` holds all per-request state (never the shared Pipe instance). A turn is one upstream
+call: `stream_turn` yields Open WebUI chunks and leaves the turn's `RunOutcome` (with the
+completed `function_call` and `reasoning` items) in `last_outcome`, so a tool loop can append
+the calls' outputs to the request and run another turn. Retries happen only while nothing has
+been shown to the user; the stream always ends with either a finish chunk or an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .admission import AdmissionController
+from .coalesce import REASONING, DeltaCoalescer
+from .errors import ErrorKind, PipeError, SupportContacts, new_error_id, render_error
+from .logs import RequestContext, get_logger, request_scope
+from .report import ChunkFactory, final_status_line
+from .stream import ResponseAccumulator, RunOutcome, absorb_result, status_event
+from .upstream import ResponsesClient, retry_delay
+from .wire import ResponsesRequest
+
+Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
+COALESCE_MAX_CHARS = 2048
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    max_retries: int = 2
+    backoff: float = 0.5
+    max_wait: float = 30.0
+    coalesce_window: float = 0.04
+    show_progress: bool = True
+    show_final_status: bool = True
+    error_template: str = ""
+    support: SupportContacts = field(default_factory=SupportContacts)
+
+
+class ChatRun:
+    def __init__(
+        self,
+        *,
+        ctx: RequestContext,
+        model_label: str,
+        prepare: Callable[[], Awaitable[tuple[ResponsesClient, ResponsesRequest]]],
+        admission: AdmissionController,
+        policy: RunPolicy,
+        emitter: Emitter | None,
+    ) -> None:
+        self.ctx = ctx
+        self.policy = policy
+        self._prepare = prepare
+        self._admission = admission
+        self._emitter = emitter
+        self._chunks = ChunkFactory(ctx.request_id, model_label)
+        self._shown = False
+        self._started = time.monotonic()
+        self._first_output: float | None = None
+        self.last_outcome: RunOutcome | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    async def emit(self, event: dict[str, Any]) -> None:
+        """Events are extras: a broken emitter must never break the answer."""
+        if self._emitter is None:
+            return
+        try:
+            await self._emitter(event)
+        except Exception as exc:
+            get_logger().warning(
+                "event emitter failed (%s): %s", event.get("type"), type(exc).__name__
+            )
+
+    def error_markdown(self, error: PipeError) -> str:
+        error_id = new_error_id()
+        log = (
+            get_logger().error
+            if error.kind in (ErrorKind.INTERNAL, ErrorKind.CONFIG)
+            else get_logger().warning
+        )
+        log(
+            "request failed: error_id=%s kind=%s status=%s code=%r: %s",
+            error_id,
+            error.kind.value,
+            error.status,
+            error.code,
+            error.message,
+        )
+        return render_error(
+            error,
+            error_id=error_id,
+            template=self.policy.error_template,
+            support=self.policy.support,
+        )
+
+    async def _retrying(self, attempt: int, error: PipeError) -> bool:
+        """Sleep before another attempt, or return False when the error must be shown."""
+        if self._shown or attempt >= self.policy.max_retries:
+            return False
+        delay = retry_delay(attempt, error, self.policy.backoff, self.policy.max_wait)
+        if delay is None:
+            return False
+        get_logger().info(
+            "retrying after %s (attempt %d, waiting %.2fs)", error.kind.value, attempt + 1, delay
+        )
+        await asyncio.sleep(delay)
+        return True
+
+    # ------------------------------------------------------------------ streaming
+
+    async def stream(self) -> AsyncIterator[dict[str, Any]]:
+        """The generator handed to Open WebUI for a streaming chat request."""
+        with request_scope(self.ctx):
+            try:
+                client, request = await self._prepare()
+                async with self._admission.slot():
+                    async for chunk in self.stream_turn(client, request):
+                        yield chunk
+                outcome = self.last_outcome or RunOutcome()
+                await self._final_status(outcome)
+                reason = "length" if outcome.incomplete_reason == "max_output_tokens" else "stop"
+                yield self._chunks.finish(outcome.usage, reason)
+            except PipeError as error:
+                yield await self._error_chunk(error)
+            except Exception as exc:  # the stream must end with a readable message, never hang
+                get_logger().exception("unexpected error in the pipe")
+                yield await self._error_chunk(
+                    PipeError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
+                )
+
+    async def _error_chunk(self, error: PipeError) -> dict[str, Any]:
+        text = self.error_markdown(error)
+        await self.emit(
+            status_event("Error: " + error.kind.value.replace("_", " "), done=True, error=True)
+        )
+        return self._chunks.text(("\n\n" if self._shown else "") + text)
+
+    async def stream_turn(
+        self, client: ResponsesClient, request: ResponsesRequest
+    ) -> AsyncIterator[dict[str, Any]]:
+        """One upstream call, retried while nothing was shown; sets `last_outcome`."""
+        attempt = 0
+        while True:
+            acc = ResponseAccumulator(show_status=self.policy.show_progress)
+            try:
+                async for chunk in self._pump(client.stream(request), acc):
+                    yield chunk
+            except PipeError as error:
+                if await self._retrying(attempt, error):
+                    attempt += 1
+                    continue
+                raise
+            self.last_outcome = acc.finish()
+            return
+
+    async def _pump(
+        self, batches: AsyncIterator[list], acc: ResponseAccumulator
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Batches -> coalesced chunks. Waits for more upstream data only until the coalescing
+        deadline, so a pause upstream never holds back what already arrived."""
+        coalescer = DeltaCoalescer(self.policy.coalesce_window, COALESCE_MAX_CHARS)
+        iterator = batches.__aiter__()
+        pending: asyncio.Future | None = None
+        try:
+            while True:
+                if coalescer.has_data:
+                    timeout = coalescer.deadline - time.monotonic()
+                    if timeout <= 0:
+                        for chunk in self._flush(coalescer):
+                            yield chunk
+                        continue
+                    if pending is None:
+                        pending = asyncio.ensure_future(iterator.__anext__())
+                    done, _ = await asyncio.wait((pending,), timeout=timeout)
+                    if not done:
+                        for chunk in self._flush(coalescer):
+                            yield chunk
+                        continue
+                    future, pending = pending, None
+                    try:
+                        batch = future.result()
+                    except StopAsyncIteration:
+                        break
+                else:
+                    try:
+                        batch = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        break
+                segments, events = acc.feed(batch)
+                for event in events:
+                    await self.emit(event)
+                for kind, text in segments:
+                    coalescer.add(kind, text)
+                if coalescer.due():
+                    for chunk in self._flush(coalescer):
+                        yield chunk
+            if coalescer.has_data:
+                for chunk in self._flush(coalescer):
+                    yield chunk
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+
+    def _flush(self, coalescer: DeltaCoalescer) -> list[dict[str, Any]]:
+        out = []
+        for kind, text in coalescer.take():
+            out.append(
+                self._chunks.reasoning(text) if kind == REASONING else self._chunks.text(text)
+            )
+        if out and not self._shown:
+            self._shown = True
+            self._first_output = time.monotonic()
+        return out
+
+    async def _final_status(self, outcome: RunOutcome) -> None:
+        if not self.policy.show_final_status:
+            if self.policy.show_progress:
+                await self.emit(status_event("", done=True, hidden=True))
+            return
+        now = time.monotonic()
+        generation = (now - self._first_output) if self._first_output else None
+        line = final_status_line(outcome.usage, now - self._started, generation)
+        if outcome.incomplete_reason:
+            line += f" · stopped: {outcome.incomplete_reason.replace('_', ' ')}"
+        await self.emit(status_event(line, done=True))
+
+    # ------------------------------------------------------------------ non-streaming
+
+    async def complete(self, *, task: bool) -> str:
+        """Non-streaming chat and task requests: returns the final text (tasks: "" on failure)."""
+        with request_scope(self.ctx):
+            try:
+                client, request = await self._prepare()
+                async with self._admission.slot():
+                    attempt = 0
+                    while True:
+                        try:
+                            result = await client.create(request)
+                            break
+                        except PipeError as error:
+                            if await self._retrying(attempt, error):
+                                attempt += 1
+                                continue
+                            raise
+                outcome, events = absorb_result(result, show_status=False)
+                self.last_outcome = outcome
+                if task:
+                    return outcome.text or outcome.reasoning
+                for event in events:
+                    await self.emit(event)
+                await self._final_status(outcome)
+                return outcome.text
+            except PipeError as error:
+                text = self.error_markdown(error)
+                return "" if task else text
+            except Exception as exc:
+                get_logger().exception("unexpected error in the pipe")
+                text = self.error_markdown(
+                    PipeError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
+                )
+                return "" if task else text

@@ -1,0 +1,81 @@
+"""Process-wide resources, created lazily and closed cleanly.
+
+One `PipeRuntime` per event loop (in production: one per worker process) holds the shared
+httpx clients (one per base URL: building a client costs ~17 ms of CPU for its SSL context),
+the model catalogs (one per base URL and API key) and the admission controller. This module's
+`_RUNTIMES` registry is the only module-level mutable state of the pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import httpx
+
+from .admission import AdmissionController
+from .catalog import ModelCatalog
+
+POOL_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=60)
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
+
+
+class PipeRuntime:
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._transport = transport
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._catalogs: dict[tuple[str, str], ModelCatalog] = {}
+        self.admission = AdmissionController(limit=50, queue_size=500)
+
+    def client(self, base_url: str) -> httpx.AsyncClient:
+        key = base_url.rstrip("/")
+        client = self._clients.get(key)
+        if client is None or client.is_closed:
+            client = httpx.AsyncClient(
+                limits=POOL_LIMITS,
+                timeout=DEFAULT_TIMEOUT,
+                transport=self._transport,
+                follow_redirects=False,
+            )
+            self._clients[key] = client
+        return client
+
+    def catalog(self, base_url: str, api_key: str, headers: dict[str, str]) -> ModelCatalog:
+        key = (base_url.rstrip("/"), hashlib.sha256(api_key.encode()).hexdigest())
+        catalog = self._catalogs.get(key)
+        if catalog is None:
+            catalog = ModelCatalog(self.client(base_url), base_url, headers)
+            self._catalogs[key] = catalog
+        return catalog
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        self._catalogs.clear()
+        for client in clients:
+            await client.aclose()
+
+
+# (event loop, transport) -> runtime. Clients are bound to the loop they were created on.
+_RUNTIMES: dict[tuple[int, int], tuple[asyncio.AbstractEventLoop, PipeRuntime]] = {}
+
+
+def get_runtime(transport: httpx.AsyncBaseTransport | None = None) -> PipeRuntime:
+    loop = asyncio.get_running_loop()
+    for key, (other_loop, _) in list(_RUNTIMES.items()):
+        if other_loop.is_closed():
+            del _RUNTIMES[key]  # a finished loop's clients cannot be used (or closed) any more
+    key = (id(loop), id(transport))
+    entry = _RUNTIMES.get(key)
+    if entry is None:
+        entry = (loop, PipeRuntime(transport))
+        _RUNTIMES[key] = entry
+    return entry[1]
+
+
+async def close_runtimes() -> None:
+    """Close every runtime of the running loop (tests, shutdown)."""
+    loop = asyncio.get_running_loop()
+    for key, (other_loop, runtime) in list(_RUNTIMES.items()):
+        if other_loop is loop:
+            del _RUNTIMES[key]
+            await runtime.aclose()

@@ -1,0 +1,391 @@
+"""Chat-completions body (as Open WebUI sends it) -> a typed Responses request.
+
+Rules: system/developer/user/assistant messages become input items; assistant `tool_calls` and
+`role: "tool"` results become `function_call` / `function_call_output` pairs (a call without
+its output, or an output without its call, is dropped: OpenRouter rejects both); parameters are
+renamed to their Responses names and dropped when the model does not support them; only the
+fields of `ResponsesRequest` can leave (the outbound allowlist); metadata is cut to
+OpenRouter's limits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .logs import get_logger
+from .model_info import ModelInfo
+from .wire import (
+    AudioData,
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    FunctionTool,
+    InputAudio,
+    InputFile,
+    InputImage,
+    InputItem,
+    InputMessage,
+    InputPart,
+    InputText,
+    ReasoningConfig,
+    ResponsesRequest,
+    TextConfig,
+)
+
+EFFORT_ORDER = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+METADATA_MAX_PAIRS = 16
+METADATA_MAX_KEY = 64
+METADATA_MAX_VALUE = 512
+_NUMERIC = {
+    "temperature": float,
+    "top_p": float,
+    "top_k": float,
+    "frequency_penalty": float,
+    "presence_penalty": float,
+    "top_logprobs": int,
+}
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    stream: bool = True
+    reasoning_effort: str = "medium"
+    reasoning_summary: str = "auto"  # auto | concise | detailed | disabled
+    task: bool = False
+    task_reasoning_effort: str = "low"
+    replay_reasoning: bool = True
+    send_user_id: bool = False
+    send_session_id: bool = False
+    send_chat_id: bool = False
+    send_message_id: bool = False
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: str = ""
+    session_id: str = ""
+    chat_id: str = ""
+    message_id: str = ""
+
+
+class TranslationError(ValueError):
+    """The body cannot be turned into a request (e.g. no messages)."""
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text") or "")
+            for p in content
+            if isinstance(p, dict) and p.get("type") in ("text", "input_text", "output_text")
+        )
+    return "" if content is None else str(content)
+
+
+def _user_parts(content: Any) -> list[InputPart]:
+    if isinstance(content, str) or content is None:
+        return [InputText(text=content or "")]
+    parts: list[InputPart] = []
+    for part in content if isinstance(content, list) else []:
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind in ("text", "input_text"):
+            parts.append(InputText(text=str(part.get("text") or "")))
+        elif kind in ("image_url", "input_image"):
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            detail = (
+                (image.get("detail") if isinstance(image, dict) else None)
+                or part.get("detail")
+                or "auto"
+            )
+            if url:
+                parts.append(
+                    InputImage(
+                        image_url=str(url),
+                        detail=detail if detail in ("auto", "high", "low", "original") else "auto",
+                    )
+                )
+        elif kind == "input_audio" and isinstance(part.get("input_audio"), dict):
+            audio = part["input_audio"]
+            if audio.get("data"):
+                parts.append(
+                    InputAudio(
+                        input_audio=AudioData(
+                            data=str(audio["data"]), format=str(audio.get("format") or "wav")
+                        )
+                    )
+                )
+        elif kind in ("file", "input_file"):
+            file = part.get("file") if isinstance(part.get("file"), dict) else part
+            if file.get("file_data") or file.get("file_url"):
+                parts.append(
+                    InputFile(
+                        filename=file.get("filename"),
+                        file_data=file.get("file_data"),
+                        file_url=file.get("file_url"),
+                    )
+                )
+        else:
+            get_logger().debug("dropping unsupported user content part type %r", kind)
+    return parts or [InputText(text="")]
+
+
+def _call_item_id(call_id: str) -> str:
+    return "fc_" + re.sub(r"[^A-Za-z0-9_-]", "_", call_id)
+
+
+def messages_to_input(messages: Any) -> list[InputItem]:
+    if not isinstance(messages, list) or not messages:
+        raise TranslationError("the request has no messages")
+    items: list[InputItem] = []
+    for msg in messages:
+        if not isinstance(msg, dict):
+            continue
+        role = msg.get("role")
+        content = msg.get("content")
+        if role in ("system", "developer"):
+            text = _text_of(content)
+            if text:
+                items.append(InputMessage(role=role, content=[InputText(text=text)]))
+        elif role == "user":
+            items.append(InputMessage(role="user", content=_user_parts(content)))
+        elif role == "assistant":
+            text = _text_of(content)
+            if text:
+                items.append(InputMessage(role="assistant", content=text))
+            for call in msg.get("tool_calls") or []:
+                fn = call.get("function") if isinstance(call, dict) else None
+                if not isinstance(fn, dict) or not call.get("id") or not fn.get("name"):
+                    continue
+                args = fn.get("arguments")
+                items.append(
+                    FunctionCallItem(
+                        id=_call_item_id(str(call["id"])),
+                        call_id=str(call["id"]),
+                        name=str(fn["name"]),
+                        arguments=args
+                        if isinstance(args, str)
+                        else "{}"
+                        if args is None
+                        else _dumps(args),
+                    )
+                )
+        elif role == "tool":
+            if msg.get("tool_call_id"):
+                items.append(
+                    FunctionCallOutputItem(
+                        call_id=str(msg["tool_call_id"]), output=_text_of(content)
+                    )
+                )
+    return _pair_calls(items)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _pair_calls(items: list[InputItem]) -> list[InputItem]:
+    calls = {i.call_id for i in items if isinstance(i, FunctionCallItem)}
+    outputs = {i.call_id for i in items if isinstance(i, FunctionCallOutputItem)}
+    paired = calls & outputs
+    kept = [
+        i
+        for i in items
+        if not isinstance(i, FunctionCallItem | FunctionCallOutputItem) or i.call_id in paired
+    ]
+    if len(kept) != len(items):
+        get_logger().info("dropped %d unpaired tool call/output items", len(items) - len(kept))
+    return kept
+
+
+def _tools(body: dict[str, Any]) -> list[FunctionTool]:
+    out: list[FunctionTool] = []
+    for tool in body.get("tools") or []:
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+            continue
+        spec = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        if not spec.get("name"):
+            continue
+        out.append(
+            FunctionTool(
+                name=str(spec["name"]),
+                description=spec.get("description"),
+                parameters=spec.get("parameters")
+                if isinstance(spec.get("parameters"), dict)
+                else {"type": "object", "properties": {}},
+                strict=spec.get("strict") if isinstance(spec.get("strict"), bool) else None,
+            )
+        )
+    return out
+
+
+def _tool_choice(value: Any) -> str | dict[str, Any] | None:
+    if isinstance(value, str) and value in ("auto", "none", "required"):
+        return value
+    if isinstance(value, dict):
+        fn = value.get("function")
+        name = fn.get("name") if isinstance(fn, dict) else value.get("name")
+        if name:
+            return {"type": "function", "name": str(name)}
+    return None
+
+
+def _text_format(response_format: Any) -> dict[str, Any] | None:
+    if not isinstance(response_format, dict):
+        return None
+    kind = response_format.get("type")
+    if kind in ("text", "json_object"):
+        return {"type": kind}
+    if kind == "json_schema":
+        spec = (
+            response_format.get("json_schema")
+            if isinstance(response_format.get("json_schema"), dict)
+            else response_format
+        )
+        fmt: dict[str, Any] = {
+            "type": "json_schema",
+            "name": str(spec.get("name") or "response"),
+            "schema": spec.get("schema") or {},
+        }
+        if spec.get("description"):
+            fmt["description"] = spec["description"]
+        if isinstance(spec.get("strict"), bool):
+            fmt["strict"] = spec["strict"]
+        return fmt
+    return None
+
+
+def _closest_effort(effort: str, supported: tuple[str, ...]) -> str:
+    if not supported or effort in supported:
+        return effort
+    ranked = [e for e in EFFORT_ORDER if e in supported]
+    if not ranked:
+        return effort
+    want = EFFORT_ORDER.index(effort) if effort in EFFORT_ORDER else 3
+    return min(ranked, key=lambda e: abs(EFFORT_ORDER.index(e) - want))
+
+
+def _reasoning(
+    body: dict[str, Any], model: ModelInfo | None, opts: TranslateOptions
+) -> ReasoningConfig | None:
+    if model is not None and not model.reasoning:
+        return None
+    if opts.task:
+        effort = opts.task_reasoning_effort
+    else:
+        requested = body.get("reasoning_effort")
+        if isinstance(body.get("reasoning"), dict) and body["reasoning"].get("effort"):
+            requested = body["reasoning"]["effort"]
+        effort = str(requested or opts.reasoning_effort).lower()
+    if effort not in EFFORT_ORDER:
+        effort = "medium"
+    supported = model.supported_efforts if model else ()
+    if effort == "none":
+        if model is not None and model.reasoning_mandatory:
+            return None  # the model reasons anyway; let it use its default effort
+        return (
+            ReasoningConfig(effort="none")
+            if "none" in supported
+            else ReasoningConfig(enabled=False)
+        )
+    summary = None if opts.task or opts.reasoning_summary == "disabled" else opts.reasoning_summary
+    return ReasoningConfig(effort=_closest_effort(effort, supported), summary=summary)  # type: ignore[arg-type]
+
+
+def sanitize_metadata(raw: dict[str, Any]) -> dict[str, str] | None:
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        if len(out) >= METADATA_MAX_PAIRS:
+            break
+        if value is None or value == "":
+            continue
+        key = re.sub(r"[\[\]]", "", str(key))[:METADATA_MAX_KEY]
+        if key:
+            out[key] = str(value)[:METADATA_MAX_VALUE]
+    return out or None
+
+
+def _number(name: str, value: Any) -> float | int | None:
+    try:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return _NUMERIC[name](value)
+    except (TypeError, ValueError):
+        get_logger().info("ignoring non-numeric %s=%r", name, value)
+        return None
+
+
+def build_request(
+    body: dict[str, Any], slug: str, model: ModelInfo | None, opts: TranslateOptions, who: Identity
+) -> ResponsesRequest:
+    """The whole translation. `model` is the catalog entry (None when the catalog is unknown)."""
+
+    def supported(field: str) -> bool:
+        return model is None or model.supports(field)
+
+    fields: dict[str, Any] = {
+        "model": slug,
+        "input": messages_to_input(body.get("messages")),
+        "stream": opts.stream,
+    }
+    for name in _NUMERIC:
+        if name in body and supported(name):
+            value = _number(name, body[name])
+            if value is not None:
+                fields[name] = value
+    max_tokens = (
+        body.get("max_output_tokens") or body.get("max_completion_tokens") or body.get("max_tokens")
+    )
+    if max_tokens is not None and supported("max_output_tokens"):
+        try:
+            fields["max_output_tokens"] = max(1, int(max_tokens))
+        except (TypeError, ValueError):
+            pass
+    if supported("reasoning"):
+        reasoning = _reasoning(body, model, opts)
+        if reasoning is not None:
+            fields["reasoning"] = reasoning
+            if (
+                opts.replay_reasoning
+                and not opts.task
+                and reasoning.enabled is not False
+                and reasoning.effort != "none"
+            ):
+                fields["include"] = ["reasoning.encrypted_content"]
+    if supported("text"):
+        fmt = _text_format(body.get("response_format"))
+        verbosity = body.get("verbosity")
+        verbosity = verbosity if verbosity in ("low", "medium", "high", "xhigh", "max") else None
+        if fmt or verbosity:
+            fields["text"] = TextConfig(format=fmt, verbosity=verbosity)
+    if not opts.task and supported("tools") and (model is None or model.tools):
+        tools = _tools(body)
+        if tools:
+            fields["tools"] = tools
+            choice = _tool_choice(body.get("tool_choice"))
+            if choice is not None and supported("tool_choice"):
+                fields["tool_choice"] = choice
+            if isinstance(body.get("parallel_tool_calls"), bool) and supported(
+                "parallel_tool_calls"
+            ):
+                fields["parallel_tool_calls"] = body["parallel_tool_calls"]
+    metadata: dict[str, Any] = {}
+    if opts.send_user_id and who.user_id:
+        fields["user"] = who.user_id[:256]
+        metadata["user_id"] = who.user_id
+    if opts.send_session_id and who.session_id:
+        fields["session_id"] = who.session_id[:256]
+        metadata["session_id"] = who.session_id
+    if opts.send_chat_id and who.chat_id:
+        metadata["chat_id"] = who.chat_id
+    if opts.send_message_id and who.message_id:
+        metadata["message_id"] = who.message_id
+    if metadata:
+        fields["metadata"] = sanitize_metadata(metadata)
+    return ResponsesRequest(**fields)

@@ -1,0 +1,387 @@
+"""Typed wire objects of the OpenRouter Responses API (request, result, stream events).
+
+Every SSE `data:` payload is decoded once, by `decode_event`, into one of the event models
+below; an event type the pipe does not know becomes `UnknownEvent` (kept, never fatal).
+Items the pipe may replay later (reasoning, function calls) keep every field they came with.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+# ---------------------------------------------------------------- request (outbound allowlist)
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class InputText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["input_text"] = "input_text"
+    text: str
+
+
+class InputImage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["input_image"] = "input_image"
+    image_url: str
+    detail: Literal["auto", "high", "low", "original"] = "auto"
+
+
+class InputFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["input_file"] = "input_file"
+    filename: str | None = None
+    file_data: str | None = None
+    file_url: str | None = None
+
+
+class AudioData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: str
+    format: str
+
+
+class InputAudio(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["input_audio"] = "input_audio"
+    input_audio: AudioData
+
+
+InputPart = InputText | InputImage | InputFile | InputAudio
+
+
+class InputMessage(BaseModel):
+    """User, system and developer turns (item form) and assistant text (easy form)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["message"] = "message"
+    role: Literal["user", "system", "developer", "assistant"]
+    content: str | list[InputPart]
+
+
+class FunctionCallItem(BaseModel):
+    model_config = ConfigDict(extra="allow")  # replayed items keep status/namespace/etc.
+    type: Literal["function_call"] = "function_call"
+    id: str
+    call_id: str
+    name: str
+    arguments: str
+
+
+class FunctionCallOutputItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function_call_output"] = "function_call_output"
+    call_id: str
+    output: str
+
+
+class ReplayItem(BaseModel):
+    """An output item replayed verbatim (reasoning with encrypted content, server-tool items)."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+
+
+InputItem = InputMessage | FunctionCallItem | FunctionCallOutputItem | ReplayItem
+
+
+class FunctionTool(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["function"] = "function"
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ReasoningConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    effort: Literal["max", "xhigh", "high", "medium", "low", "minimal", "none"] | None = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+    enabled: bool | None = None
+    max_tokens: int | None = None
+
+
+class TextConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: dict[str, Any] | None = None
+    verbosity: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+
+
+class ResponsesRequest(BaseModel):
+    """Exactly the fields the pipe may send to `POST /responses`: the outbound allowlist."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    input: list[InputItem]
+    stream: bool = False
+    instructions: str | None = None
+    max_output_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    top_logprobs: int | None = None
+    reasoning: ReasoningConfig | None = None
+    include: list[str] | None = None
+    text: TextConfig | None = None
+    tools: list[FunctionTool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    metadata: dict[str, str] | None = None
+    user: str | None = None
+    session_id: str | None = None
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
+
+
+# ---------------------------------------------------------------- results
+
+
+class InputTokensDetails(_Wire):
+    cached_tokens: int = 0
+    cache_write_tokens: int | None = None
+
+
+class OutputTokensDetails(_Wire):
+    reasoning_tokens: int = 0
+
+
+class Usage(_Wire):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_tokens_details: InputTokensDetails | None = None
+    output_tokens_details: OutputTokensDetails | None = None
+    cost: float | None = None
+
+    @property
+    def cached_tokens(self) -> int:
+        return self.input_tokens_details.cached_tokens if self.input_tokens_details else 0
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return self.output_tokens_details.reasoning_tokens if self.output_tokens_details else 0
+
+
+class Annotation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    url: str | None = None
+    title: str | None = None
+    content: str | None = None
+
+
+class OutputItem(BaseModel):
+    """Any output item; unknown fields kept so the item can be replayed exactly."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    id: str | None = None
+    status: str | None = None
+    role: str | None = None
+    content: list[dict[str, Any]] | None = None
+    summary: list[dict[str, Any]] | None = None
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    action: dict[str, Any] | None = None
+
+    def message_text(self) -> str:
+        parts = self.content or []
+        return "".join(p.get("text") or "" for p in parts if p.get("type") == "output_text")
+
+    def annotations(self) -> list[Annotation]:
+        out: list[Annotation] = []
+        for part in self.content or []:
+            for ann in part.get("annotations") or []:
+                if isinstance(ann, dict) and ann.get("type"):
+                    out.append(Annotation.model_validate(ann))
+        return out
+
+    def reasoning_text(self) -> str:
+        texts = [s.get("text") or "" for s in self.summary or [] if isinstance(s, dict)]
+        if not any(texts):
+            texts = [c.get("text") or "" for c in self.content or [] if isinstance(c, dict)]
+        return "\n\n".join(t for t in texts if t)
+
+
+class ResponseObject(_Wire):
+    id: str | None = None
+    model: str | None = None
+    status: str | None = None
+    output: list[OutputItem] = Field(default_factory=list)
+    usage: Usage | None = None
+    error: dict[str, Any] | None = None
+    error_type: str | None = None
+    incomplete_details: dict[str, Any] | None = None
+    output_text: str | None = None
+
+    def text(self) -> str:
+        text = "".join(i.message_text() for i in self.output if i.type == "message")
+        return text or (self.output_text or "")
+
+    def reasoning(self) -> str:
+        return "\n\n".join(i.reasoning_text() for i in self.output if i.type == "reasoning")
+
+
+# ---------------------------------------------------------------- stream events
+
+
+class StreamEvent(_Wire):
+    type: str
+    sequence_number: int | None = None
+
+
+class ResponseLifecycleEvent(StreamEvent):
+    """response.created / in_progress / completed / incomplete / failed / queued."""
+
+    response: ResponseObject | None = None
+
+
+class OutputItemEvent(StreamEvent):
+    output_index: int = 0
+    item: OutputItem
+
+
+class TextDeltaEvent(StreamEvent):
+    item_id: str | None = None
+    output_index: int = 0
+    content_index: int = 0
+    delta: str = ""
+
+
+class TextDoneEvent(StreamEvent):
+    item_id: str | None = None
+    output_index: int = 0
+    text: str = ""
+
+
+class AnnotationAddedEvent(StreamEvent):
+    item_id: str | None = None
+    output_index: int = 0
+    annotation: Annotation
+
+
+class ReasoningDeltaEvent(StreamEvent):
+    """reasoning_summary_text.delta and reasoning_text.delta."""
+
+    item_id: str | None = None
+    output_index: int = 0
+    summary_index: int = 0
+    content_index: int = 0
+    delta: str = ""
+
+
+class ReasoningDoneEvent(StreamEvent):
+    item_id: str | None = None
+    output_index: int = 0
+    summary_index: int = 0
+    content_index: int = 0
+    text: str = ""
+
+
+class ReasoningPartEvent(StreamEvent):
+    item_id: str | None = None
+    output_index: int = 0
+    summary_index: int = 0
+
+
+class FunctionArgsEvent(StreamEvent):
+    item_id: str | None = None
+    output_index: int = 0
+    delta: str | None = None
+    arguments: str | None = None
+    name: str | None = None
+
+
+class ErrorEvent(StreamEvent):
+    """`error` (flat code/message) and `response.error` / nested `{"error": {...}}` shapes."""
+
+    code: str | int | None = None
+    message: str | None = None
+    param: str | None = None
+    error: dict[str, Any] | None = None
+
+    def resolved(self) -> tuple[str | int | None, str]:
+        nested = self.error or {}
+        code = self.code if self.code is not None else nested.get("code")
+        message = self.message or nested.get("message") or "The model stream reported an error."
+        return code, str(message)
+
+
+class ToolProgressEvent(StreamEvent):
+    """web_search_call.* and other hosted-tool progress events."""
+
+    item_id: str | None = None
+    output_index: int = 0
+
+
+class UnknownEvent(StreamEvent):
+    model_config = ConfigDict(extra="allow")
+
+
+_EVENT_TYPES: dict[str, type[StreamEvent]] = {
+    "response.output_text.delta": TextDeltaEvent,
+    "response.reasoning_summary_text.delta": ReasoningDeltaEvent,
+    "response.reasoning_text.delta": ReasoningDeltaEvent,
+    "response.function_call_arguments.delta": FunctionArgsEvent,
+    "response.function_call_arguments.done": FunctionArgsEvent,
+    "response.refusal.delta": TextDeltaEvent,
+    "response.output_text.done": TextDoneEvent,
+    "response.output_text.annotation.added": AnnotationAddedEvent,
+    "response.reasoning_summary_text.done": ReasoningDoneEvent,
+    "response.reasoning_text.done": ReasoningDoneEvent,
+    "response.reasoning_summary_part.added": ReasoningPartEvent,
+    "response.reasoning_summary_part.done": ReasoningPartEvent,
+    "response.output_item.added": OutputItemEvent,
+    "response.output_item.done": OutputItemEvent,
+    "response.created": ResponseLifecycleEvent,
+    "response.in_progress": ResponseLifecycleEvent,
+    "response.queued": ResponseLifecycleEvent,
+    "response.completed": ResponseLifecycleEvent,
+    "response.incomplete": ResponseLifecycleEvent,
+    "response.failed": ResponseLifecycleEvent,
+    "error": ErrorEvent,
+    "response.error": ErrorEvent,
+}
+
+TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class EventDecodeError(ValueError):
+    """A `data:` payload that is not a JSON object (the stream is corrupt)."""
+
+
+def decode_event(data: str) -> StreamEvent:
+    """Decode one SSE data payload into its typed event (unknown types tolerated)."""
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise EventDecodeError(f"invalid JSON in stream event: {data[:80]!r}") from exc
+    if not isinstance(raw, dict):
+        raise EventDecodeError(f"stream event is not an object: {data[:80]!r}")
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        if isinstance(raw.get("error"), dict):  # chat-style error chunk without a type
+            raw["type"] = kind = "error"
+        else:
+            raise EventDecodeError(f"stream event without a type: {data[:80]!r}")
+    cls = _EVENT_TYPES.get(kind)
+    if cls is None:
+        if kind.startswith(("response.web_search_call.", "response.file_search_call.")):
+            cls = ToolProgressEvent
+        else:
+            cls = UnknownEvent
+    try:
+        return cls.model_validate(raw)
+    except ValueError:
+        # A known type with an unexpected shape is tolerated like an unknown one.
+        return UnknownEvent.model_validate(raw)
