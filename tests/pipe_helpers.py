@@ -1,0 +1,141 @@
+"""Helpers for the pipe's tests: build a Pipe pointed at the fake OpenRouter, call it the way
+Open WebUI does, and consume what it returns."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from pipe import Pipe
+from pipe.runtime import close_runtimes
+
+FUNCTION_ID = "openrouter"
+
+
+class Recorder:
+    """An `__event_emitter__` that records every event."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    async def __call__(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("type") == kind]
+
+    def statuses(self) -> list[str]:
+        return [e["data"]["description"] for e in self.of_type("status")]
+
+
+def make_pipe(sim: Any, **valves: Any) -> Pipe:
+    pipe = Pipe()
+    settings = {
+        "BASE_URL": sim.base_url,
+        "API_KEY": sim.api_key,
+        "RETRY_BACKOFF_SECONDS": 0.01,
+        **valves,
+    }
+    pipe.valves = Pipe.Valves(**settings)
+    return pipe
+
+
+def user(**user_valves: Any) -> dict[str, Any]:
+    return {
+        "id": "user-1",
+        "name": "Ada",
+        "email": "ada@example.org",
+        "role": "user",
+        "valves": Pipe.UserValves(**user_valves),
+    }
+
+
+def chat_body(
+    text: str = "Hello there", model: str = "openai.gpt-4o-mini", stream: bool = True, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "model": f"{FUNCTION_ID}.{model}",
+        "messages": [{"role": "user", "content": text}],
+        "stream": stream,
+        **extra,
+    }
+
+
+def metadata(**extra: Any) -> dict[str, Any]:
+    return {
+        "chat_id": "chat-1",
+        "message_id": "msg-1",
+        "session_id": "sess-1",
+        "user_id": "user-1",
+        **extra,
+    }
+
+
+class Collected:
+    def __init__(self, chunks: list[Any]) -> None:
+        self.chunks = chunks
+
+    def _deltas(self, key: str) -> list[str]:
+        out = []
+        for c in self.chunks:
+            if isinstance(c, dict) and c.get("choices"):
+                value = c["choices"][0].get("delta", {}).get(key)
+                if value:
+                    out.append(value)
+        return out
+
+    @property
+    def text(self) -> str:
+        return "".join(self._deltas("content"))
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self._deltas("reasoning_content"))
+
+    @property
+    def text_chunks(self) -> list[str]:
+        return self._deltas("content")
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        for c in reversed(self.chunks):
+            if isinstance(c, dict) and c.get("usage"):
+                return c["usage"]
+        return None
+
+    @property
+    def finish_reason(self) -> str | None:
+        for c in reversed(self.chunks):
+            if isinstance(c, dict) and c.get("choices") and c["choices"][0].get("finish_reason"):
+                return c["choices"][0]["finish_reason"]
+        return None
+
+
+async def consume(result: Any) -> Collected:
+    """Drain what `pipe()` returned (an async generator when streaming)."""
+    if inspect.isasyncgen(result) or isinstance(result, AsyncIterator):
+        return Collected([chunk async for chunk in result])
+    return Collected([result])
+
+
+async def run_pipe(
+    pipe: Pipe, body: dict[str, Any], recorder: Recorder | None = None, **kwargs: Any
+) -> Collected:
+    result = await pipe.pipe(
+        body=body,
+        __user__=kwargs.pop("__user__", user()),
+        __metadata__=kwargs.pop("__metadata__", metadata()),
+        __event_emitter__=recorder,
+        **kwargs,
+    )
+    return await consume(result)
+
+
+@pytest.fixture(autouse=True)
+async def _close_pipe_runtime() -> AsyncIterator[None]:
+    """Each test's event loop gets its own runtime; close its HTTP clients at the end."""
+    yield
+    await close_runtimes()
