@@ -23,6 +23,78 @@ app.add_typer(bench_app, name="bench")
 # Commands are registered below, one block per command.
 
 
+@app.command("serve-host")
+def serve_host_cmd(
+    function: list[str] = typer.Option([], "--function", help="Function file to load (repeatable)."),
+    function_id: list[str] = typer.Option(
+        [], "--function-id", help="Id for the matching --function (default: from the file name)."
+    ),
+    valves: list[str] = typer.Option(
+        [], "--valves", help="Valves JSON for the first function, or ID=JSON (repeatable)."
+    ),
+    user: list[str] = typer.Option(
+        [], "--user", help="Bearer token for a user: TOKEN=id:role[:email[:name]] (repeatable)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback by default)."),
+    port: int = typer.Option(0, "--port", help="Port; 0 picks a free one and prints the URL."),
+    workers: int = typer.Option(1, "--workers", help="Worker processes, each with its own Pipe."),
+) -> None:
+    """Run the fake Open WebUI host (/api/models, /api/chat/completions, tasks, valves)."""
+    from simulator.host.cli_serve import run_serve_host
+
+    run_serve_host(
+        functions=function,
+        function_ids=function_id,
+        valves=valves,
+        users=user,
+        host=host,
+        port=port,
+        workers=workers,
+    )
+
+
+@app.command("serve-openrouter")
+def serve_openrouter_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback by default)."),
+    port: int = typer.Option(0, "--port", help="Port; 0 picks a free one and prints the URL."),
+    cassette: list[str] = typer.Option(
+        [], "--cassette", help="Cassette file to replay (repeatable)."
+    ),
+    speed: float = typer.Option(
+        0.0, "--speed", help="Cassette replay speed factor (1 = as recorded, 0 = instant)."
+    ),
+    chunking: str = typer.Option(
+        "recorded", "--chunking", help="Cassette chunking plan (see docs/cassettes.md)."
+    ),
+    fault: list[str] = typer.Option(
+        [], "--fault", help="App-wide fault, e.g. 'rate_limit;count=2' (repeatable)."
+    ),
+    physics: str = typer.Option(
+        "", "--physics", help="Streaming physics, e.g. 'ttft=0.4;tps=60;jitter=0.2;seed=1'."
+    ),
+    api_key: list[str] = typer.Option(
+        [], "--api-key", help="Accept only these keys (default: any key starting sk-or-)."
+    ),
+    no_model_check: bool = typer.Option(
+        False, "--no-model-check", help="Accept model slugs missing from the catalog."
+    ),
+) -> None:
+    """Run the fake OpenRouter (/api/v1/responses, /api/v1/models) on loopback."""
+    from simulator.openrouter.cli_serve import run_serve
+
+    run_serve(
+        host=host,
+        port=port,
+        cassettes=cassette,
+        speed=speed,
+        chunking=chunking,
+        faults=fault,
+        physics=physics,
+        api_keys=api_key,
+        check_models=not no_model_check,
+    )
+
+
 @app.command("export-function")
 def export_function_cmd(
     out: str = typer.Option(

@@ -1,0 +1,148 @@
+"""What the fake answers with: the default echo script, queued specs turned into event lists
+or JSON bodies, and the request fields a real response echoes back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from simulator.openrouter import synth
+from simulator.openrouter.errors import SimHTTPError, generic_envelope
+from simulator.openrouter.faults import SCRIPT_STYLE, Fault
+from simulator.openrouter.state import QueueSpec
+from simulator.openrouter.synth import Script, Usage
+from simulator.openrouter.validation import ResponsesRequest, last_user_text
+
+ECHOED_FIELDS = (
+    "instructions",
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "max_output_tokens",
+    "tool_choice",
+    "parallel_tool_calls",
+    "metadata",
+    "reasoning",
+    "text",
+    "user",
+    "safety_identifier",
+    "prompt_cache_key",
+    "service_tier",
+    "truncation",
+)
+
+
+def default_script(req: ResponsesRequest) -> Script:
+    """A deterministic echo of the last user message, so anything can chat with no setup."""
+    said = last_user_text(req).strip()
+    seed = hashlib.sha256(f"{req.model}|{said}".encode()).hexdigest()[:16]
+    reasoning = None
+    r = req.reasoning
+    if r is not None and (r.enabled or (r.effort not in (None, "none"))):
+        reasoning = f"The user wrote {len(said.split())} words. I will echo them back."
+    input_json = json.dumps(req.input, ensure_ascii=False) + (req.instructions or "")
+    return Script(
+        model=req.model,
+        seed=seed,
+        reasoning=reasoning,
+        text=f"You said: {said}" if said else "Hello! I am the OpenRouter simulator.",
+        usage=Usage(input_tokens=max(1, synth.estimate_tokens(input_json))),
+    )
+
+
+def apply_script_faults(script: Script, faults: list[Fault]) -> Script:
+    """`late_reasoning` / `summary_in_done` change how the reasoning item streams; they add a
+    reasoning text if the script had none so the fault always shows."""
+    for f in faults:
+        if f.kind in SCRIPT_STYLE:
+            script = script.model_copy(
+                update={
+                    "reasoning_style": SCRIPT_STYLE[f.kind],
+                    "reasoning": script.reasoning or "Thinking it through step by step.",
+                }
+            )
+    return script
+
+
+def spec_script(spec: QueueSpec, req: ResponsesRequest) -> Script:
+    assert spec.script is not None
+    if "model" in spec.script.model_fields_set:
+        return spec.script
+    return spec.script.model_copy(update={"model": req.model})
+
+
+def echo_request(events: list[dict[str, Any]], req: ResponsesRequest) -> list[dict[str, Any]]:
+    """Copy the request's settings into every lifecycle `response` (as OpenRouter does)."""
+    dumped = req.model_dump(exclude_unset=True)
+    echoed = {k: dumped[k] for k in ECHOED_FIELDS if k in dumped}
+    if req.tools is not None:
+        echoed["tools"] = [t.model_dump() for t in req.tools]
+    if not echoed:
+        return events
+    for e in events:
+        resp = e.get("response")
+        if isinstance(resp, dict):
+            resp.update(echoed)
+    return events
+
+
+def script_events(script: Script, req: ResponsesRequest) -> list[dict[str, Any]]:
+    return echo_request(synth.build_events(script), req)
+
+
+def spec_events(spec: QueueSpec, req: ResponsesRequest, faults: list[Fault]) -> list[dict]:
+    """The event list of a queued `script` or `events` spec."""
+    if spec.script is not None:
+        return script_events(apply_script_faults(spec_script(spec, req), faults), req)
+    assert spec.events is not None
+    return synth.renumber(spec.events)
+
+
+def final_response(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The non-streaming body for an event list: its terminal event's `response`."""
+    for e in reversed(events):
+        if e.get("type") in synth.TERMINAL_TYPES and isinstance(e.get("response"), dict):
+            return e["response"]
+    raise SimHTTPError(
+        500,
+        "simulator: the queued events have no response.completed/incomplete/failed event, "
+        "so there is no non-streaming body to return",
+        error_type="server",
+    )
+
+
+def status_reply(spec: QueueSpec) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A queued plain HTTP reply: status, body (default: the generic envelope), headers."""
+    assert spec.status is not None
+    body = spec.body if spec.body is not None else generic_envelope(spec.status)
+    headers = dict(spec.headers)
+    if spec.status in (429, 503):
+        headers.setdefault("Retry-After", "1")
+    return spec.status, body, headers
+
+
+def fault_error(fault: Fault) -> SimHTTPError:
+    """The HTTP error a `rate_limit` or `server_error` fault answers with."""
+    status = 429 if fault.kind == "rate_limit" else fault.status
+    headers = {}
+    if fault.retry_after is not None or status in (429, 503):
+        ra = fault.retry_after if fault.retry_after is not None else 1
+        headers["Retry-After"] = str(int(ra)) if float(ra).is_integer() else str(ra)
+    extra: dict[str, Any] = {}
+    if status == 429:
+        extra["availability"] = {
+            "code": "capacity_exhausted",
+            "retryable": True,
+            "retry_after": float(headers["Retry-After"]),
+            "requested_models": [],
+            "docs_url": "https://openrouter.ai/docs/api/reference/limits",
+        }
+    return SimHTTPError(
+        status,
+        fault.message,
+        headers=headers,
+        error_type=fault.error_type,
+        **extra,
+    )

@@ -1,0 +1,333 @@
+"""The fake OpenRouter as a Starlette app: `/api/v1/responses`, the models catalog, and the
+`/_sim/*` control routes (queue, journal, reset).
+
+Answer precedence for `POST /api/v1/responses`: the response queue, then the cassette player
+(if one was given), then a deterministic echo answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from simulator.cassettes.played import PlayedChunk, PlayedResponse
+from simulator.openrouter import answers, synth
+from simulator.openrouter.catalog import Catalog
+from simulator.openrouter.errors import SimHTTPError, model_not_found
+from simulator.openrouter.faults import PRE_RESPONSE, Fault, FaultSyntaxError, parse_faults
+from simulator.openrouter.physics import parse_physics
+from simulator.openrouter.state import QueueSpec, SimConfig, SimState
+from simulator.openrouter.streaming import cut_after_events, render_stream
+from simulator.openrouter.validation import (
+    parse_json_body,
+    validate_request,
+)
+
+FAULT_HEADER = "x-sim-fault"
+PHYSICS_HEADER = "x-sim-physics"
+DROPPED_PLAYED_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+class Player(Protocol):
+    async def play(
+        self, method: str, path: str, headers: dict[str, str], body: dict | None
+    ) -> PlayedResponse: ...
+
+
+def _check_auth(config: SimConfig, headers: dict[str, str]) -> None:
+    auth = headers.get("authorization", "")
+    scheme, _, key = auth.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise SimHTTPError(401, "Missing Authentication header")
+    key = key.strip()
+    ok = key in config.api_keys if config.api_keys is not None else key.startswith("sk-or-")
+    if not ok:
+        raise SimHTTPError(401, "User not found.")
+
+
+async def _timed(chunks: list[PlayedChunk]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        if chunk.delay > 0:
+            await asyncio.sleep(chunk.delay)
+        yield chunk.data
+
+
+def _stream(
+    chunks: list[PlayedChunk], headers: dict[str, str], status: int = 200
+) -> StreamingResponse:
+    return StreamingResponse(
+        _timed(chunks),
+        status_code=status,
+        headers={"Cache-Control": "no-cache", **headers},
+        media_type="text/event-stream",
+    )
+
+
+class ResponsesHandler:
+    """`POST /api/v1/responses`: journal, auth, validation, faults, then the answer."""
+
+    def __init__(self, state: SimState, catalog: Catalog, player: Player | None) -> None:
+        self.state = state
+        self.catalog = catalog
+        self.player = player
+
+    async def handle(self, request: Request) -> Response:
+        raw = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            body: Any = parse_json_body(raw)
+        except SimHTTPError as exc:
+            self.state.record("POST", request.url.path, request.url.query, headers, _text(raw))
+            return exc.response()
+        self.state.record("POST", request.url.path, request.url.query, headers, body)
+        try:
+            return await self._answer(request.url.path, headers, body)
+        except SimHTTPError as exc:
+            return exc.response()
+
+    async def _answer(self, path: str, headers: dict[str, str], body: dict) -> Response:
+        config = self.state.config
+        _check_auth(config, headers)
+        req = validate_request(body)
+        if config.check_models and self.catalog.resolve(req.model) is None:
+            raise model_not_found(req.model)
+        header_faults = _header_faults(headers)
+        spec, owed = self.state.take()
+        faults = list(config.faults) + header_faults + (spec.fault if spec else [])
+        for f in faults:
+            if f.kind == "latency":
+                await asyncio.sleep(f.seconds if f.seconds is not None else 1.0)
+        if owed is not None:
+            raise answers.fault_error(owed)
+        self._fire_counted_faults(config.faults, "config", spec)
+        self._fire_counted_faults(header_faults, "header:" + headers.get(FAULT_HEADER, ""), spec)
+        if spec is not None:
+            for f in spec.fault:  # count-less pre-response faults on a spec fire every time
+                if f.kind in PRE_RESPONSE and f.count is None:
+                    raise answers.fault_error(f)
+        physics = config.physics.merged(spec.physics_overrides() if spec else None)
+        if PHYSICS_HEADER in headers:
+            try:
+                physics = physics.merged(parse_physics(headers[PHYSICS_HEADER]))
+            except ValueError as exc:
+                raise SimHTTPError(400, f"X-Sim-Physics: {exc}") from exc
+        keepalives = spec.keepalives if spec and spec.keepalives is not None else config.keepalives
+
+        if spec is not None and spec.status is not None:
+            status, reply, extra = answers.status_reply(spec)
+            return JSONResponse(reply, status_code=status, headers=extra)
+        if spec is not None:
+            events = answers.spec_events(spec, req, faults)
+            extra_headers = dict(spec.headers)
+        elif self.player is not None:
+            return await self._play(path, headers, body, faults)
+        else:
+            script = answers.apply_script_faults(answers.default_script(req), faults)
+            events = answers.script_events(script, req)
+            extra_headers = {}
+        rid = _response_id(events)
+        out_headers = {"X-Generation-Id": synth.generation_id(rid), **extra_headers}
+        if not req.stream:
+            return _json_answer(events, faults, out_headers)
+        chunks = render_stream(events, physics, faults, keepalives=keepalives)
+        return _stream(chunks, out_headers)
+
+    def _fire_counted_faults(self, faults: list[Fault], key: str, spec: QueueSpec | None) -> None:
+        for n, f in enumerate(faults):
+            if f.kind in PRE_RESPONSE and self.state.fault_fires(f"{key}#{n}", f):
+                raise answers.fault_error(f)
+
+    async def _play(
+        self, path: str, headers: dict[str, str], body: dict, faults: list[Fault]
+    ) -> Response:
+        assert self.player is not None
+        try:
+            played = await self.player.play("POST", path, headers, body)
+        except LookupError as exc:
+            raise SimHTTPError(
+                400,
+                f"simulator: no cassette interaction matches this request: {exc}",
+                headers={"X-Sim-No-Match": "1"},
+            ) from exc
+        chunks = list(played.chunks)
+        for f in faults:
+            if f.kind == "disconnect":
+                chunks = cut_after_events(chunks, f.after_or(3))
+        out_headers = {k: v for k, v in played.headers if k.lower() not in DROPPED_PLAYED_HEADERS}
+        media = next((v for k, v in played.headers if k.lower() == "content-type"), None)
+        return StreamingResponse(
+            _timed(chunks), status_code=played.status, headers=out_headers, media_type=media
+        )
+
+
+def _json_answer(
+    events: list[dict[str, Any]], faults: list[Fault], headers: dict[str, str]
+) -> Response:
+    """Non-streaming: in-stream error faults become a 502 with their error_type; a disconnect
+    sends half the JSON and stops."""
+    for f in faults:
+        if f.kind in ("error_event", "nested_error", "failed"):
+            raise SimHTTPError(502, f.message, error_type=f.error_type or "provider_unavailable")
+    data = json.dumps(answers.final_response(events), ensure_ascii=False).encode()
+    if any(f.kind == "disconnect" for f in faults):
+        half = [PlayedChunk(0.0, data[: len(data) // 2])]
+        return StreamingResponse(_timed(half), headers=headers, media_type="application/json")
+    return Response(data, headers=headers, media_type="application/json")
+
+
+def _response_id(events: list[dict[str, Any]]) -> str:
+    for e in events:
+        resp = e.get("response")
+        if isinstance(resp, dict) and resp.get("id"):
+            return str(resp["id"])
+    return "resp_unknown"
+
+
+def _header_faults(headers: dict[str, str]) -> list[Fault]:
+    text = headers.get(FAULT_HEADER)
+    if not text:
+        return []
+    try:
+        return parse_faults(text)
+    except FaultSyntaxError as exc:
+        raise SimHTTPError(400, f"X-Sim-Fault: {exc}") from exc
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------- catalog routes
+
+
+def _catalog_routes(state: SimState, catalog: Catalog) -> list[Route]:
+    def record(request: Request) -> None:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        state.record(request.method, request.url.path, request.url.query, headers, None)
+
+    async def models(request: Request) -> Response:
+        record(request)
+        data = catalog.filter(dict(request.query_params))
+        total = len(data)
+        try:
+            offset = _int_param(request, "offset", 0) or 0
+            limit = _int_param(request, "limit", None)
+        except SimHTTPError as exc:
+            return exc.response()
+        nxt = None
+        if limit is not None or offset:
+            limit = min(limit or 500, 1000)
+            if offset + limit < total:
+                nxt = str(request.url.include_query_params(offset=offset + limit))
+            data = data[offset : offset + limit]
+        return JSONResponse({"data": data, "total_count": total, "links": {"next": nxt}})
+
+    async def count(request: Request) -> Response:
+        record(request)
+        return JSONResponse({"data": {"count": len(catalog.filter(dict(request.query_params)))}})
+
+    def lookup(request: Request) -> dict[str, Any]:
+        slug = f"{request.path_params['author']}/{request.path_params['slug']}"
+        model = catalog.resolve(slug)
+        if model is None:
+            raise SimHTTPError(404, f"Model {slug} not found", error_type="not_found")
+        return model
+
+    async def endpoints(request: Request) -> Response:
+        record(request)
+        try:
+            return JSONResponse(catalog.endpoints(lookup(request)))
+        except SimHTTPError as exc:
+            return exc.response()
+
+    async def one_model(request: Request) -> Response:
+        record(request)
+        try:
+            return JSONResponse({"data": lookup(request)})
+        except SimHTTPError as exc:
+            return exc.response()
+
+    return [
+        Route("/api/v1/models", models, methods=["GET"]),
+        Route("/api/v1/models/count", count, methods=["GET"]),
+        Route("/api/v1/models/{author}/{slug}/endpoints", endpoints, methods=["GET"]),
+        Route("/api/v1/model/{author}/{slug}", one_model, methods=["GET"]),
+    ]
+
+
+def _int_param(request: Request, name: str, default: int | None) -> int | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    try:
+        return max(0, int(value))
+    except ValueError as exc:
+        raise SimHTTPError(400, f"Query parameter {name!r} must be an integer") from exc
+
+
+# ---------------------------------------------------------------- control routes
+
+
+def _control_routes(state: SimState, player: Player | None) -> list[Route]:
+    async def requests(_: Request) -> Response:
+        return JSONResponse(state.journal())
+
+    async def reset(_: Request) -> Response:
+        state.reset()
+        if callable(getattr(player, "reset", None)):
+            player.reset()  # type: ignore[union-attr]  # replay cassettes from the start
+        return JSONResponse({"ok": True})
+
+    async def queue(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse([s.model_dump(exclude_defaults=True) for s in state.pending()])
+        try:
+            specs = json.loads(await request.body())
+        except ValueError as exc:
+            return _sim_error(f"queue body is not JSON: {exc}")
+        if isinstance(specs, dict):
+            specs = [specs]
+        if not isinstance(specs, list):
+            return _sim_error("queue body must be a JSON list of response specs")
+        try:
+            parsed = [QueueSpec.model_validate(s) for s in specs]
+        except (ValidationError, FaultSyntaxError) as exc:
+            return _sim_error(f"invalid response spec: {exc}")
+        pending = state.enqueue(*parsed)
+        return JSONResponse({"queued": len(parsed), "pending": pending})
+
+    return [
+        Route("/_sim/requests", requests, methods=["GET"]),
+        Route("/_sim/reset", reset, methods=["POST"]),
+        Route("/_sim/queue", queue, methods=["GET", "POST"]),
+    ]
+
+
+def _sim_error(message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": 422, "message": message}}, status_code=422)
+
+
+def create_app(
+    config: SimConfig | None = None, *, player: Player | None = None, state: SimState | None = None
+) -> Starlette:
+    """Build the ASGI app. `app.state.sim` is the `SimState` (queue, journal, config)."""
+    state = state or SimState(config)
+    catalog = Catalog.load(state.config.catalog_path)
+    handler = ResponsesHandler(state, catalog, player)
+    routes = [
+        Route("/api/v1/responses", handler.handle, methods=["POST"]),
+        *_catalog_routes(state, catalog),
+        *_control_routes(state, player),
+    ]
+    app = Starlette(routes=routes)
+    app.state.sim = state
+    app.state.catalog = catalog
+    return app

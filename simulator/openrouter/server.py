@@ -1,0 +1,144 @@
+"""Run the fake OpenRouter under uvicorn on loopback, in a background thread (`SimServer`,
+for tests and tools) or in the foreground (`serve`, for `orsim serve-openrouter`)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Any
+
+import httpx
+import uvicorn
+
+from simulator.openrouter.app import Player, create_app
+from simulator.openrouter.state import QueueSpec, SimConfig, SimState
+from simulator.openrouter.synth import Script
+
+DEFAULT_API_KEY = "sk-or-v1-simulator-test-key"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+class SimServer:
+    """The fake served over real HTTP on 127.0.0.1 (port 0: a free port) from a background
+    thread. Use as `with SimServer() as sim:` or `async with SimServer() as sim:`; then
+    `sim.base_url` (ends in `/api/v1`), `sim.api_key`, `sim.enqueue(...)`, `sim.journal()`,
+    `sim.reset()`, `sim.state`."""
+
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        *,
+        player: Player | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str = DEFAULT_API_KEY,
+    ) -> None:
+        self.state = SimState(config)
+        self.player = player
+        self.app = create_app(player=player, state=self.state)
+        self.host = host
+        self.port = port
+        self.api_key = api_key
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def root_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/api/v1"
+
+    @property
+    def config(self) -> SimConfig:
+        return self.state.config
+
+    def start(self) -> SimServer:
+        sock = _bind(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        cfg = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
+        )
+        self._server = uvicorn.Server(cfg)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._server.serve(sockets=[sock])),  # type: ignore[union-attr]
+            name=f"orsim-openrouter-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the simulator server thread died while starting")
+            threading.Event().wait(0.005)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = self._thread = None
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> SimServer:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self.stop)
+
+    # conveniences over the state ------------------------------------------------
+    def enqueue(self, *specs: QueueSpec | dict[str, Any] | Script) -> int:
+        return self.state.enqueue(*specs)
+
+    def journal(self) -> list[dict[str, Any]]:
+        return self.state.journal()
+
+    def requests_to(self, path_suffix: str = "/responses") -> list[dict[str, Any]]:
+        """Journal entries whose path ends with `path_suffix` (default: the inference calls)."""
+        return [e for e in self.journal() if e["path"].endswith(path_suffix)]
+
+    def reset(self) -> None:
+        """Clear journal, queue and fault counters; rewind the cassette player if any."""
+        self.state.reset()
+        if callable(getattr(self.player, "reset", None)):
+            self.player.reset()  # type: ignore[union-attr]
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An httpx client preset with the base URL and the bearer key."""
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            **kwargs,
+        )
+
+
+def serve(
+    config: SimConfig | None = None,
+    *,
+    player: Player | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    echo: Any = None,
+) -> None:
+    """Serve in the foreground until interrupted; prints the actual base URL first."""
+    sock = _bind(host, port)
+    actual = sock.getsockname()[1]
+    app = create_app(config, player=player)
+    (echo or (lambda s: print(s, flush=True)))(f"http://{host}:{actual}/api/v1")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    asyncio.run(server.serve(sockets=[sock]))
