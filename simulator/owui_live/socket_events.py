@@ -48,6 +48,11 @@ class EventCapture:
     async def __aexit__(self, *exc: object) -> None:
         await self._client.disconnect()
 
+    async def barrier(self) -> None:
+        """A round trip on this socket: every event the server emitted before it has arrived
+        (one connection delivers in order), e.g. the emitter events of a finished API chat."""
+        await self._client.call("user-join", {"auth": {"token": self._token}}, timeout=10)
+
     def for_chat(self, chat_id: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("chat_id") == chat_id]
 

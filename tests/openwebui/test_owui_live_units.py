@@ -116,3 +116,49 @@ def test_cpu_seconds_of_own_process_tree():
     spent = process.process_tree_cpu_seconds(os.getpid())
     assert spent > 0
     assert process.process_tree_cpu_seconds(2**22 + 7) == 0.0  # no such pid
+
+
+def test_differential_normalises_and_reports_differences():
+    from simulator.owui_live.differential import (
+        Observed,
+        compare,
+        error_text,
+        message_from_stored,
+        parse_task_json,
+        strip_volatile,
+    )
+
+    assert strip_volatile({"id": "x", "created": 1, "model": "m"}) == {"model": "m"}
+    assert error_text({"content": {"detail": "boom"}}) == "boom"
+    assert error_text({"message": "m"}) == "m" and error_text(None) is None
+    stored = {
+        "content": "hi",
+        "statusHistory": [{"description": "s", "done": True}],
+        "error": {"content": "bad"},
+        "output": [
+            {"type": "reasoning", "content": [{"type": "output_text", "text": "think"}]},
+            {"type": "function_call", "name": "f", "arguments": '{"a": 1}'},
+        ],
+    }
+    message = message_from_stored(stored)
+    assert message["reasoning"] == "think" and message["error"] == "bad"
+    assert message["tool_calls"] == [{"name": "f", "arguments": {"a": 1}}]
+    assert parse_task_json({"choices": [{"message": {"content": 'x {"title": "T"} y'}}]}) == {
+        "title": "T"
+    }
+    assert parse_task_json({"choices": []}) is None
+    same = Observed(api_status=200, api=[1], message={"content": "a"})
+    assert compare(same, Observed(api_status=200, api=[1], message={"content": "a"})) == []
+    diffs = compare(same, Observed(api_status=200, api=[2], message={"content": "b"}))
+    assert [d.split(":")[0] for d in diffs] == ["api", "message.content"]
+
+
+def test_conversation_without_upstream_refuses_scripted_answers():
+    from simulator.owui_live.differential import Conversation
+
+    conv = Conversation(
+        "x", Path("p.py"), [], valves={"BASE_URL": "{upstream}"}, upstream=[{"status": 500}]
+    )
+    assert conv.resolved_valves(None) == {"BASE_URL": ""}
+    with pytest.raises(ValueError, match="no upstream"):
+        conv.queue_upstream(None)

@@ -1,0 +1,265 @@
+"""Differential fidelity: one scripted conversation through the real Open WebUI and the fake host.
+
+A `Conversation` names a function file, its valves and user valves, the messages, stream or
+not, an optional task, and the scripted upstream answers to queue on the fake OpenRouter
+before each run. `run_real` and `run_fake` produce the same `Observed` shape:
+
+- `api`: the API path's answer, normalised (SSE payloads or the JSON body, with `id` and
+  `created` removed), plus the HTTP status;
+- `api_events`: the emitter events of the API path (over socket.io for the real host);
+- `ui_events` and `message`: the browser path (the pipe's own events, and the final message:
+  content, reasoning, sources, status history, usage, error, tool calls);
+- `task`: the task answer (normalised JSON and the parsed value).
+
+`compare(real, fake)` lists every difference as a readable line; empty means faithful.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+UPSTREAM_PLACEHOLDER = "{upstream}"
+VOLATILE_KEYS = frozenset({"id", "created"})
+# Socket events the real host's middleware sends on the UI path by itself; the fake host
+# records only what the pipe emits, so these are left out of the event comparison.
+HOST_EVENT_TYPES = frozenset({"chat:active", "chat:list", "response:completion", "chat:completion"})
+TASK_ENDPOINTS = {"title": "title_generation", "tags": "tags_generation"}
+
+
+class Upstream(Protocol):
+    """What the differential needs from the fake OpenRouter (simulator.openrouter.SimServer)."""
+
+    base_url: str
+
+    def enqueue(self, item: dict[str, Any]) -> Any: ...
+
+
+@dataclass
+class Conversation:
+    name: str
+    function: Path
+    messages: list[dict[str, Any]]
+    valves: dict[str, Any] = field(default_factory=dict)  # "{upstream}" -> the sim's base URL
+    user_valves: dict[str, Any] | None = None
+    stream: bool = True
+    ui: bool = True  # also run the browser path (socket events + stored message)
+    task: str | None = None  # "title" or "tags": run only that task endpoint
+    upstream: list[dict[str, Any]] = field(default_factory=list)  # queued before every run
+    model_suffix: str = ""  # ".sub" for a manifold sub-model
+
+    def function_id(self) -> str:
+        return f"diff_{self.name}".lower()
+
+    def model(self) -> str:
+        return self.function_id() + self.model_suffix
+
+    def resolved_valves(self, upstream: Upstream | None) -> dict[str, Any]:
+        base = upstream.base_url if upstream is not None else ""
+        return {
+            k: v.replace(UPSTREAM_PLACEHOLDER, base) if isinstance(v, str) else v
+            for k, v in self.valves.items()
+        }
+
+    def queue_upstream(self, upstream: Upstream | None) -> None:
+        if not self.upstream:
+            return
+        if upstream is None:
+            raise ValueError(
+                f"conversation {self.name!r} scripts upstream answers but has no upstream"
+            )
+        for item in self.upstream:
+            upstream.enqueue(item)
+
+
+@dataclass
+class Observed:
+    api_status: int | None = None
+    api: Any = None  # list of normalised SSE payloads, or the normalised JSON body
+    api_events: list[dict[str, Any]] = field(default_factory=list)
+    ui_events: list[dict[str, Any]] = field(default_factory=list)
+    message: dict[str, Any] | None = None
+    task: Any = None
+
+
+# -- normalisation ---------------------------------------------------------------------------
+
+
+def strip_volatile(value: Any) -> Any:
+    """Drop ids and timestamps at the top level of each payload (chunk or completion)."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in VOLATILE_KEYS}
+    return value
+
+
+def error_text(error: Any) -> str | None:
+    """One string for an error however it is wrapped ({content: {detail: ...}}, ...)."""
+    if error is None or error == "":
+        return None
+    if isinstance(error, dict):
+        if "content" in error and len(error) == 1:
+            return error_text(error["content"])
+        for key in ("detail", "message", "content"):
+            if error.get(key):
+                return error_text(error[key])
+        return json.dumps(error, sort_keys=True)
+    return str(error)
+
+
+def _arguments(raw: Any) -> Any:
+    try:
+        return json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return raw
+
+
+def message_from_stored(message: dict[str, Any]) -> dict[str, Any]:
+    """The real host's stored assistant message, in the fake host's reduced terms."""
+    output = message.get("output") or []
+    reasoning = "".join(
+        part.get("text", "")
+        for item in output
+        if item.get("type") == "reasoning"
+        for part in item.get("content") or []
+    )
+    calls = [
+        {"name": item.get("name"), "arguments": _arguments(item.get("arguments"))}
+        for item in output
+        if item.get("type") == "function_call"
+    ]
+    return {
+        "content": message.get("content") or "",
+        "reasoning": reasoning,
+        "sources": message.get("sources") or [],
+        "status_history": message.get("statusHistory") or [],
+        "usage": message.get("usage") or {},
+        "error": error_text(message.get("error")),
+        "tool_calls": calls,
+    }
+
+
+def message_from_reduced(reduced: Any) -> dict[str, Any]:
+    """The fake host's ReducedMessage in the same terms."""
+    return {
+        "content": reduced.content or "",
+        "reasoning": reduced.reasoning or "",
+        "sources": list(reduced.sources),
+        "status_history": list(reduced.status_history),
+        "usage": dict(reduced.usage),
+        "error": error_text(reduced.error),
+        "tool_calls": [
+            {"name": c["function"]["name"], "arguments": _arguments(c["function"]["arguments"])}
+            for c in reduced.tool_calls
+        ],
+    }
+
+
+def parse_task_json(response: Any) -> Any:
+    """Open WebUI's task parsing: the text from the first `{` to the last `}`."""
+    try:
+        content = response["choices"][0]["message"]["content"] or ""
+        return json.loads(content[content.index("{") : content.rindex("}") + 1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+# -- the two runs ----------------------------------------------------------------------------
+
+
+async def run_real(owui: Any, conv: Conversation, upstream: Upstream | None = None) -> Observed:
+    """Run through a live `simulator.owui_live.instance.OpenWebUI`."""
+    model = conv.model()
+    owui.create_function(
+        conv.function,
+        id=conv.function_id(),
+        valves=conv.resolved_valves(upstream) or None,
+        user_valves=conv.user_valves,
+    )
+    seen = Observed()
+    if conv.task:
+        conv.queue_upstream(upstream)
+        status, body = await owui.task(conv.task, model, conv.messages)
+        seen.api_status, seen.api = status, strip_volatile(body)
+        seen.task = parse_task_json(body)
+        return seen
+    async with owui.events() as capture:
+        conv.queue_upstream(upstream)
+        reply = await owui.chat(model, conv.messages, stream=conv.stream)
+        seen.api_status = reply.status
+        seen.api = (
+            [strip_volatile(c) for c in reply.chunks]
+            if reply.chunks
+            else strip_volatile(reply.json)
+        )
+        await capture.barrier()  # API-path events (chat_id "") were emitted before the reply
+        seen.api_events = [e["data"] for e in capture.events if e.get("chat_id") == ""]
+        if conv.ui:
+            conv.queue_upstream(upstream)
+            ui = await owui.ui_chat(capture, model, conv.messages)
+            seen.ui_events = [
+                e["data"] for e in ui.events if e["data"].get("type") not in HOST_EVENT_TYPES
+            ]
+            seen.message = message_from_stored(ui.message)
+    return seen
+
+
+async def run_fake(
+    conv: Conversation, upstream: Upstream | None = None, *, user: Any = None
+) -> Observed:
+    """Run through the fake host (`simulator.host.host.FakeHost`)."""
+    from simulator.host.host import FakeHost
+
+    host = FakeHost.from_file(
+        conv.function,
+        function_id=conv.function_id(),
+        name=conv.function_id(),
+        valves=conv.resolved_valves(upstream) or None,
+        **({"default_user": user} if user is not None else {}),
+    )
+    model = conv.model()
+    seen = Observed()
+    if conv.task:
+        conv.queue_upstream(upstream)
+        transcript = await host.task(conv.task, messages=conv.messages, model=model)
+        seen.api_status, seen.api = transcript.status_code, strip_volatile(transcript.response)
+        seen.task = parse_task_json(transcript.response)
+        return seen
+    conv.queue_upstream(upstream)
+    api = await host.chat(
+        conv.messages, model=model, stream=conv.stream, user_valves=conv.user_valves
+    )
+    seen.api_status = api.status_code
+    seen.api = (
+        [strip_volatile(c) for c in api.chunks] if conv.stream else strip_volatile(api.response)
+    )
+    seen.api_events = list(api.events)
+    if conv.ui:
+        conv.queue_upstream(upstream)
+        ui = await host.chat(
+            conv.messages, model=model, stream=True, ui=True, user_valves=conv.user_valves
+        )
+        seen.ui_events = list(ui.events)
+        seen.message = message_from_reduced(ui.message)
+    return seen
+
+
+def compare(real: Observed, fake: Observed) -> list[str]:
+    """Every field where the fake host differs from the real one, as readable lines."""
+    diffs: list[str] = []
+    for name in ("api_status", "api", "api_events", "ui_events", "task"):
+        a, b = getattr(real, name), getattr(fake, name)
+        if a != b:
+            diffs.append(f"{name}:\n  real: {_show(a)}\n  fake: {_show(b)}")
+    if real.message is not None or fake.message is not None:
+        for key in sorted(set(real.message or {}) | set(fake.message or {})):
+            a, b = (real.message or {}).get(key), (fake.message or {}).get(key)
+            if a != b:
+                diffs.append(f"message.{key}:\n  real: {_show(a)}\n  fake: {_show(b)}")
+    return diffs
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 1500 else text[:1500] + "..."
