@@ -174,6 +174,7 @@ class FakeHost:
         model_dict = await self.resolve_model(form.get("model"))
         form["model"] = model_dict["id"]
         popped = {k: form.pop(k) for k in C.REMOVED_BODY_KEYS if k in form}
+        popped["_messages"] = form.get("messages") or []
         features = popped.get("features") or {}
         params = dict(form.get("params") or {})
         body = C.apply_params_to_body(form)
@@ -217,31 +218,48 @@ class FakeHost:
         )
 
     def _metadata(self, popped, user, model_dict, params, ui, features) -> dict[str, Any]:
-        """`main.py chat_completion` metadata: API calls get chat_id "" and None ids."""
+        """`main.py chat_completion` metadata (0.12.4 key order): API calls get chat_id ""."""
         session_id = popped.get("session_id") or (f"sid-{C.new_id()[:8]}" if ui else None)
         chat_id = popped.get("chat_id") or (C.new_id() if ui else "")
         message_id = popped.get("id") or (C.new_id() if ui else None)
+        user_message = popped.get("user_message")
+        system_messages = [m for m in popped.get("_messages", []) if m.get("role") == "system"]
         return {
+            "tool_approval_resume": None,
             "user_id": user.id,
             "user_agent": "orsim-host",
             "internal": False,
             "chat_id": chat_id,
-            "message_id": message_id,
+            "user_message": user_message,
+            "user_message_id": user_message.get("id") if isinstance(user_message, dict) else None,
+            "assistant_message_id": None,
+            "regeneration_message_id": None,
             "session_id": session_id,
+            "automation_id": None,
+            "folder_id": popped.get("folder_id"),
             "filter_ids": popped.get("filter_ids") or [],
             "tool_ids": popped.get("tool_ids"),
             "tool_servers": popped.get("tool_servers"),
             "files": popped.get("files"),
             "features": features,
             "variables": popped.get("variables") or {},
+            "chat_variables": {},
+            "chat_context": {
+                "messages": copy.deepcopy(system_messages),
+                "params": {},
+                "chat_variables": {},
+            },
             "model": model_dict,
-            "model_id": model_dict["id"],
             "direct": False,
             "params": {
                 "stream_delta_chunk_size": params.get("stream_delta_chunk_size"),
                 "reasoning_tags": params.get("reasoning_tags"),
-                "function_calling": params.get("function_calling", "native"),
+                "compact_token_threshold": params.get("compact_token_threshold"),
+                "function_calling": params.get("function_calling") or "native",
+                "tool_approval_mode": "full",
+                "model_controls": {},
             },
+            "message_id": message_id,
         }
 
     def stream(self, prepared: PreparedCall) -> AsyncIterator[str | bytes]:

@@ -90,7 +90,9 @@ def default_function_id(path: str) -> str:
 
 def exec_function_module(function_id: str, content: str) -> tuple[types.ModuleType, Any, str]:
     """Exec already-rewritten source; return (module, instance, type)."""
-    module = types.ModuleType(f"function_{function_id}_{uuid.uuid4().hex}")
+    module_name = f"function_{function_id}_{uuid.uuid4().hex}"
+    module = types.ModuleType(module_name)
+    sys.modules[module_name] = module
     # __file__ exists during exec only: Open WebUI deletes the temp file right after.
     handle, temp_path = tempfile.mkstemp(suffix=".py", prefix=f"function_{function_id}_")
     try:
@@ -98,7 +100,7 @@ def exec_function_module(function_id: str, content: str) -> tuple[types.ModuleTy
             fh.write(content)
         module.__dict__["__file__"] = temp_path
         try:
-            exec(compile(content, f"<function {function_id}>", "exec"), module.__dict__)
+            exec(content, module.__dict__)
         except Exception as exc:
             raise FunctionLoadError(f"Error executing function {function_id!r}: {exc!r}") from exc
         for class_name, kind in FUNCTION_CLASSES:
@@ -110,6 +112,7 @@ def exec_function_module(function_id: str, content: str) -> tuple[types.ModuleTy
                     raise FunctionLoadError(
                         f"Error instantiating {class_name}() of {function_id!r}: {exc!r}"
                     ) from exc
+                # set_function_module_in_cache registers the module under its plain name.
                 sys.modules[f"function_{function_id}"] = module
                 return module, instance, kind
         raise FunctionLoadError(
@@ -117,6 +120,7 @@ def exec_function_module(function_id: str, content: str) -> tuple[types.ModuleTy
         )
     finally:
         os.unlink(temp_path)
+        sys.modules.pop(module_name, None)
 
 
 @dataclass
@@ -184,7 +188,7 @@ class LoadedFunction:
             return
         module, instance, kind = exec_function_module(self.id, rewritten)
         self.content, self.module, self.instance, self.type = rewritten, module, instance, kind
-        self.frontmatter = extract_frontmatter(rewritten)
+        self.frontmatter = extract_frontmatter(content)
         self.loaded_count += 1
 
 
@@ -199,7 +203,7 @@ def load_function(
     """Load source text as Open WebUI's `/functions/create` does (the stored text is rewritten)."""
     fid = validate_function_id(function_id)
     rewritten = replace_imports(content)
-    frontmatter = extract_frontmatter(rewritten)
+    frontmatter = extract_frontmatter(content)  # read before the rewrite, as on create
     module, instance, kind = exec_function_module(fid, rewritten)
     loaded = LoadedFunction(
         id=fid,

@@ -7,7 +7,6 @@ non-streaming answer (`{"error": {"detail": ...}}` when the pipe raises).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 
+from simulator.host.jsoncodec import dumps, response_bytes
 from simulator.host.templates import chat_chunk_template, chat_completion_template
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ STREAM_FAILED = {"error": {"message": "Chat completion stream failed"}}
 
 
 def sse(payload: Any) -> str:
-    return f"data: {json.dumps(payload)}\n\n"
+    return f"data: {dumps(payload)}\n\n"
 
 
 def process_line(model: str, line: Any) -> str:
@@ -32,12 +32,12 @@ def process_line(model: str, line: Any) -> str:
     if isinstance(line, BaseModel):
         line = f"data: {line.model_dump_json()}"
     if isinstance(line, dict):
-        line = f"data: {json.dumps(line)}"
-    if isinstance(line, bytes | bytearray):
-        line = bytes(line).decode("utf-8")
-    if not isinstance(line, str):
-        line = str(line)
-    if line.startswith("data:"):
+        line = f"data: {dumps(line)}"
+    try:
+        line = line.decode("utf-8")
+    except Exception:
+        pass
+    if line.startswith("data:"):  # other types raise here, as in Open WebUI
         return f"{line}\n\n"
     return sse(chat_chunk_template(model, line))
 
@@ -85,8 +85,9 @@ async def api_stream(source: AsyncIterator[str | bytes]) -> AsyncIterator[str | 
         async for item in source:
             yield item
     except Exception as exc:
-        log.info("Chat completion stream failed: %s", exc)
-        yield sse(STREAM_FAILED)
+        log.info("Chat completion stream failed mid-response: %s", exc)
+        # Open WebUI separates the error frame from any unfinished upstream event.
+        yield f"\n\n{sse(STREAM_FAILED)}"
         yield f"{DONE}\n\n"
 
 
@@ -126,5 +127,5 @@ async def non_stream_content(pipe_call, model: str) -> Any:
 
 
 def json_response_bytes(payload: Any) -> bytes:
-    """FastAPI's JSONResponse rendering (compact, UTF-8)."""
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    """The JSON body Open WebUI sends for a non-streaming answer."""
+    return response_bytes(payload)

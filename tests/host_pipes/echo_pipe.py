@@ -6,7 +6,7 @@ license: MIT
 description: Minimal async-generator pipe (the live recipe's probe pipe).
 """
 
-from typing import AsyncGenerator
+from collections.abc import AsyncGenerator
 
 from pydantic import BaseModel, Field
 

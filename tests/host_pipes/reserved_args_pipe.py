@@ -23,9 +23,9 @@ class Pipe:
     async def pipe(
         self,
         body: dict,
-        __user__: dict = None,
+        __user__: dict | None = None,
         __request__=None,
-        __metadata__: dict = None,
+        __metadata__: dict | None = None,
         __event_emitter__=None,
         __event_call__=None,
         __chat_id__=None,

@@ -87,7 +87,7 @@ class Pipe:
 
     async def _raise_first(self):
         raise RuntimeError("before first yield")
-        yield "never"  # noqa
+        yield "never"
 
     async def _raw(self):
         yield 'data: {"raw": 1}\n\n'
