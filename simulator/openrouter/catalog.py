@@ -80,6 +80,7 @@ class Catalog:
         author = model["id"].lstrip("~").split("/")[0]
         provider, tag = PROVIDER_BY_AUTHOR.get(author, ("SimProvider", "sim"))
         top = model["top_provider"]
+        tools = "tools" in model["supported_parameters"]
         endpoint = {
             "name": f"{provider} | {model['canonical_slug']}",
             "model_id": model["id"],
@@ -99,6 +100,16 @@ class Catalog:
             "supports_implicit_caching": "input_cache_read" in model["pricing"],
             "latency_last_30m": None,
             "throughput_last_30m": None,
+            # Newer required fields (official `openrouter` SDK 1.3 validates them).
+            "native_tools": {},
+            "service_tier": None,
+            "supports_diarization": False,
+            "supports_tool_choice": {
+                "auto": tools,
+                "function": tools,
+                "none": tools,
+                "required": tools,
+            },
         }
         return {
             "data": {

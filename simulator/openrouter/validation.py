@@ -230,13 +230,14 @@ def _validate_message(item: dict[str, Any], where: str) -> None:
                 f"{where}.content[{k}]: invalid content part type {ptype!r} for role {role!r}",
                 f"{where}.content[{k}].type",
             )
+        at = f"{where}.content[{k}]"
         if ptype in ("input_text", "output_text") and not isinstance(part.get("text"), str):
-            raise _fail(f"{where}.content[{k}].text: a string is required")
+            raise _fail(f"{at}.text: a string is required", f"{at}.text")
         if ptype == "input_image":
             if not isinstance(part.get("image_url"), str) and not part.get("file_id"):
-                raise _fail(f"{where}.content[{k}].image_url: a URL string is required")
+                raise _fail(f"{at}.image_url: a URL string is required", f"{at}.image_url")
             if part.get("detail") not in (None, "auto", "high", "low", "original"):
-                raise _fail(f"{where}.content[{k}].detail: invalid value {part['detail']!r}")
+                raise _fail(f"{at}.detail: invalid value {part['detail']!r}", f"{at}.detail")
 
 
 def last_user_text(req: ResponsesRequest) -> str:
