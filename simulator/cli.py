@@ -23,6 +23,40 @@ app.add_typer(bench_app, name="bench")
 # Commands are registered below, one block per command.
 
 
+@bench_app.command("openwebui")
+def bench_openwebui_cmd(
+    function: str = typer.Option(
+        None, "--function", help="Candidate function file (default: a coalescing test pipe)."
+    ),
+    deltas: int = typer.Option(2000, "--deltas", help="Text deltas per streamed answer."),
+    rounds: int = typer.Option(5, "--rounds", help="Alternating bare/candidate rounds per scenario."),
+    concurrency: int = typer.Option(10, "--concurrency", help="Chats at once in the conc scenarios."),
+    tps: float = typer.Option(1000.0, "--tps", help="Paced upstream: one-token deltas per second."),
+    candidate_model: str = typer.Option(
+        None, "--candidate-model", help="Sub-model of a manifold candidate (default: first listed)."
+    ),
+    valve: list[str] = typer.Option([], "--valve", help="Candidate valve KEY=VALUE (repeatable)."),
+    scenarios: str = typer.Option(
+        "burst/seq,paced/seq,burst/conc,paced/conc", "--scenarios", help="Comma-separated subset."
+    ),
+    json_out: str = typer.Option(None, "--json", help="Also write the results as JSON here."),
+) -> None:
+    """Real Open WebUI server CPU and first-byte time per streamed chat: candidate vs a bare pipe."""
+    from simulator.bench_openwebui import cli_main
+
+    raise typer.Exit(
+        cli_main(function, deltas, rounds, concurrency, tps, candidate_model, valve, scenarios, json_out)
+    )
+
+
+@app.command("owui-install")
+def owui_install_cmd() -> None:
+    """Install Open WebUI 0.12.4 into its cached venv (ORSIM_OWUI_VENV overrides the path)."""
+    from simulator.owui_live.install import main as install_main
+
+    raise typer.Exit(install_main([]))
+
+
 @app.command("serve-host")
 def serve_host_cmd(
     function: list[str] = typer.Option([], "--function", help="Function file to load (repeatable)."),
