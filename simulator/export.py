@@ -14,7 +14,9 @@ from __future__ import annotations
 import ast
 import graphlib
 import re
+import sys
 import types
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,8 +95,6 @@ def _load_modules(package_dir: Path) -> dict[str, _Module]:
 
 
 def _check_third_party(filename: str, node: ast.Import | ast.ImportFrom) -> None:
-    import sys
-
     names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
     for name in names:
         top = name.split(".")[0]
@@ -174,15 +174,24 @@ def validate_function_source(source: str) -> None:
             raise ExportError(f"the source contains {needle!r}, which Open WebUI rewrites")
     if "__file__" in source:
         raise ExportError("the source uses __file__, which Open WebUI deletes after loading")
-    module = types.ModuleType("function_export_check")
-    exec(compile(source, "<exported function>", "exec"), module.__dict__)
+    # Like Open WebUI's loader: a fresh module, registered in sys.modules before exec
+    # (dataclasses and pydantic resolve string annotations through it).
+    module_name = f"function_export_check_{uuid.uuid4().hex}"
+    module = types.ModuleType(module_name)
+    sys.modules[module_name] = module
+    try:
+        exec(compile(source, "<exported function>", "exec"), module.__dict__)
+        _check_pipe_class(module, source)
+    finally:
+        sys.modules.pop(module_name, None)
+
+
+def _check_pipe_class(module: types.ModuleType, source: str) -> None:
     pipe_cls = getattr(module, "Pipe", None)
     if pipe_cls is None:
         raise ExportError("the exported file defines no class Pipe")
     tree = ast.parse(source)
-    pipe_def = next(
-        n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Pipe"
-    )
+    pipe_def = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Pipe")
     nested = {n.name for n in pipe_def.body if isinstance(n, ast.ClassDef)}
     for required in ("Valves", "UserValves"):
         if required not in nested:
