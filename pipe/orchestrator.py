@@ -168,14 +168,25 @@ class ChatRun:
         pending: asyncio.Future | None = None
         try:
             while True:
-                if coalescer.has_data:
-                    timeout = coalescer.deadline - time.monotonic()
-                    if timeout <= 0:
-                        for chunk in self._flush(coalescer):
-                            yield chunk
-                        continue
+                if coalescer.due():
+                    for chunk in self._flush(coalescer):
+                        yield chunk
+                    continue
+                if pending is None and not coalescer.has_data:
+                    try:
+                        batch = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        break
+                else:
+                    # Something is buffered: wait for more data only until its deadline. The
+                    # read keeps running in `pending` across flushes (never two reads at once).
                     if pending is None:
                         pending = asyncio.ensure_future(iterator.__anext__())
+                    timeout = (
+                        max(0.0, coalescer.deadline - time.monotonic())
+                        if coalescer.has_data
+                        else None
+                    )
                     done, _ = await asyncio.wait((pending,), timeout=timeout)
                     if not done:
                         for chunk in self._flush(coalescer):
@@ -184,11 +195,6 @@ class ChatRun:
                     future, pending = pending, None
                     try:
                         batch = future.result()
-                    except StopAsyncIteration:
-                        break
-                else:
-                    try:
-                        batch = await iterator.__anext__()
                     except StopAsyncIteration:
                         break
                 segments, events = acc.feed(batch)
