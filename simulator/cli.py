@@ -23,6 +23,75 @@ app.add_typer(bench_app, name="bench")
 # Commands are registered below, one block per command.
 
 
+@app.command("run")
+def run_cmd(
+    paths: list[str] = typer.Argument(None, help="Scenario files or folders (default: scenarios/)."),
+    function: str = typer.Option(
+        None, "--function", help="Function file to test (default: the freshly exported pipe)."
+    ),
+    junit: str = typer.Option(None, "--junit", help="Also write JUnit XML here."),
+) -> None:
+    """Run scenario suites on the real stack (fake host + fake OpenRouter) and print a table."""
+    from pathlib import Path
+
+    from simulator.scenarios.model import ScenarioFileError
+    from simulator.scenarios.report import print_report, write_junit
+    from simulator.scenarios.suite import run_paths
+
+    try:
+        results = run_paths(
+            [Path(p) for p in (paths or ["scenarios"])], Path(function) if function else None
+        )
+    except ScenarioFileError as exc:
+        typer.echo(f"invalid scenario: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    print_report(results)
+    if junit:
+        write_junit(results, Path(junit))
+    if not results or not all(r.passed for r in results):
+        raise typer.Exit(1)
+
+
+@app.command("record")
+def record_cmd(
+    out: str = typer.Option(..., "--out", "-o", help="Cassette file to write (appended if it exists)."),
+    upstream: str = typer.Option(
+        "https://openrouter.ai/api/v1", "--upstream", help="Base URL to forward to."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback by default)."),
+    port: int = typer.Option(0, "--port", help="Port; 0 picks a free one and prints the URL."),
+    redact_field: list[str] = typer.Option(
+        [], "--redact-field", help="JSON body path to redact, e.g. 'metadata.email' (repeatable)."
+    ),
+) -> None:
+    """Recording proxy: point a client's base URL at it; every exchange lands in a cassette."""
+    from simulator.cassettes.recorder import run_record
+
+    raise typer.Exit(run_record(upstream, out, host, port, tuple(redact_field), typer.echo))
+
+
+@app.command("smoke")
+def smoke_cmd(
+    cassette_dir: str = typer.Argument("cassettes", help="Directory of cassettes to replay."),
+) -> None:
+    """Replay every cassette through the openai SDK against the fake OpenRouter; print a table."""
+    from simulator.smoke import main as smoke_main
+
+    raise typer.Exit(smoke_main(cassette_dir))
+
+
+@bench_app.command("simulator")
+def bench_simulator_cmd(
+    clients: list[int] = typer.Option([1, 4, 16], "--clients", help="Concurrent clients (repeatable)."),
+    events: int = typer.Option(2000, "--events", help="Events in the replayed stream."),
+    requests: int = typer.Option(0, "--requests", help="Streams per level (default: 4 x clients, >= 8)."),
+) -> None:
+    """SSE events/s the fake OpenRouter serves (one worker, instant replay) and its added TTFB."""
+    from simulator.bench_simulator import cli_main
+
+    raise typer.Exit(cli_main(clients, events, requests))
+
+
 @bench_app.command("openwebui")
 def bench_openwebui_cmd(
     function: str = typer.Option(

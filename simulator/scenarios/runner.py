@@ -1,0 +1,238 @@
+"""Run scenarios on the real stack: the fake host loads the pipe, the fake OpenRouter answers.
+
+Nothing of the pipe is replaced: the runner reaches it only through the Open WebUI function
+contract (the fake host) and the HTTP upstream (the simulator's response queue and journal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simulator.cassettes.format import load_cassette
+from simulator.host.call import HostUser
+from simulator.host.host import FakeHost, ModelNotFoundError
+from simulator.host.transcript import Transcript
+from simulator.openrouter.server import SimServer
+from simulator.scenarios.checks import check_requests, check_turn
+from simulator.scenarios.model import Scenario, ToolDef, Turn, UpstreamStep
+
+FUNCTION_ID = "openrouter"
+
+
+@dataclass
+class TurnOutcome:
+    transcripts: list[Transcript]
+    requests: list[dict[str, Any]]
+    tool_runs: list[Any]
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+    upstream_calls: int = 0
+    tool_calls: int = 0
+    seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+
+class ScriptedTool:
+    """A tool of the scenario: plays its scripted behaviour and records every invocation."""
+
+    def __init__(self, name: str, spec: ToolDef) -> None:
+        self.name = name
+        self.spec = spec
+        self.calls: list[dict[str, Any]] = []
+
+    def entry(self) -> dict[str, Any]:
+        spec = {
+            "name": self.name,
+            "description": self.spec.description,
+            "parameters": self.spec.parameters,
+        }
+        return {"callable": self._sync if self.spec.sync else self._async, "spec": spec}
+
+    def _behave(self, kwargs: dict[str, Any]) -> Any:
+        behaviour = self.spec.behaviour_for(len(self.calls))
+        self.calls.append(dict(kwargs))
+        return behaviour
+
+    async def _async(self, **kwargs: Any) -> Any:
+        behaviour = self._behave(kwargs)
+        if behaviour.sleep:
+            await asyncio.sleep(behaviour.sleep)
+        if behaviour.raises:
+            raise RuntimeError(behaviour.raises)
+        return behaviour.returns
+
+    def _sync(self, **kwargs: Any) -> Any:
+        behaviour = self._behave(kwargs)
+        if behaviour.sleep:
+            time.sleep(behaviour.sleep)
+        if behaviour.raises:
+            raise RuntimeError(behaviour.raises)
+        return behaviour.returns
+
+
+def queue_spec(step: UpstreamStep, scenario: Scenario) -> dict[str, Any]:
+    """A scenario step as a simulator queue spec (cassettes become their recorded events)."""
+    spec: dict[str, Any] = {}
+    if step.script is not None:
+        spec["script"] = {"model": scenario.model, **step.script}
+    elif step.events is not None:
+        spec["events"] = step.events
+    elif step.cassette is not None:
+        spec.update(_cassette_spec(step.cassette, scenario))
+    else:
+        spec["status"] = step.status
+        spec["body"] = step.body
+    if step.headers:
+        spec["headers"] = step.headers
+    if step.fault is not None:
+        spec["fault"] = step.fault
+    for key, value in (step.physics or {}).items():
+        spec[key] = value
+    return spec
+
+
+def _cassette_spec(ref: str, scenario: Scenario) -> dict[str, Any]:
+    """`path[#index]`, relative to the scenario file, then to the project's cassettes/."""
+    path_text, _, index = ref.partition("#")
+    candidates = [Path(scenario.source).parent / path_text, Path(path_text)]
+    path = next((p for p in candidates if p.exists()), candidates[-1])
+    response = load_cassette(path).interactions[int(index or 0)].response
+    if not response.is_stream:
+        return {"status": response.status, "body": response.body}
+    events: list[dict[str, Any]] = []
+    for event in response.events or []:
+        for line in event.data.decode("utf-8").splitlines():
+            payload = line[5:].strip() if line.startswith("data:") else ""
+            if payload and payload != "[DONE]":
+                events.append(json.loads(payload))
+    return {"events": events}
+
+
+class ScenarioRunner:
+    """Runs scenarios one after another against one simulator and one function file."""
+
+    def __init__(self, function_path: Path, sim: SimServer) -> None:
+        self.function_path = function_path
+        self.sim = sim
+
+    async def run(self, scenario: Scenario) -> ScenarioResult:
+        started = time.perf_counter()
+        self.sim.reset()
+        failures: list[str] = []
+        upstream_calls = tool_calls = 0
+        try:
+            host, tools = self._host(scenario)
+            model_id = await self._model_id(host, scenario.model)
+            history: list[dict[str, Any]] = []
+            if scenario.system:
+                history.append({"role": "system", "content": scenario.system})
+            for number, turn in enumerate(scenario.turns, start=1):
+                outcome = await self._turn(host, scenario, turn, history, tools, model_id)
+                upstream_calls += len(outcome.requests)
+                tool_calls += len(outcome.tool_runs)
+                prefix = f"turn {number}: "
+                failures += [prefix + f for f in check_requests(turn, outcome.requests)]
+                failures += [prefix + f for f in check_turn(turn, outcome, scenario)]
+                if failures:
+                    break
+        except Exception as exc:  # a crash is a failure of the scenario, reported plainly
+            failures.append(f"crashed: {type(exc).__name__}: {exc}")
+        return ScenarioResult(
+            scenario,
+            not failures,
+            failures,
+            upstream_calls,
+            tool_calls,
+            time.perf_counter() - started,
+        )
+
+    def _host(self, scenario: Scenario) -> tuple[FakeHost, dict[str, ScriptedTool]]:
+        valves = {"BASE_URL": self.sim.base_url, "API_KEY": self.sim.api_key, **scenario.valves}
+        user = HostUser(
+            id=scenario.user.id,
+            name=scenario.user.name,
+            email=scenario.user.email,
+            role=scenario.user.role,
+        )
+        host = FakeHost.from_file(
+            self.function_path, function_id=FUNCTION_ID, valves=valves, default_user=user
+        )
+        tools = {name: ScriptedTool(name, spec) for name, spec in scenario.tools.items()}
+        return host, tools
+
+    async def _model_id(self, host: FakeHost, slug: str) -> str:
+        listed = {m["id"] for m in await host.models()}
+        candidates = [
+            f"{FUNCTION_ID}.{slug}",
+            f"{FUNCTION_ID}.{slug.replace('/', '.', 1)}",
+            slug,
+        ]
+        return next((c for c in candidates if c in listed), candidates[1])
+
+    async def _turn(
+        self,
+        host: FakeHost,
+        scenario: Scenario,
+        turn: Turn,
+        history: list[dict[str, Any]],
+        tools: dict[str, ScriptedTool],
+        model_id: str,
+    ) -> TurnOutcome:
+        before = len(self.sim.requests_to("/responses"))
+        for tool in tools.values():
+            tool.calls.clear()
+        for _ in range(turn.concurrent):
+            self.sim.enqueue(*(queue_spec(s, scenario) for s in turn.upstream))
+        if turn.user is not None:
+            history.append({"role": "user", "content": turn.user})
+        model = await self._model_id(host, turn.model) if turn.model else model_id
+        runs = [
+            self._one_call(host, scenario, turn, history, tools, model)
+            for _ in range(turn.concurrent)
+        ]
+        transcripts = list(await asyncio.gather(*runs))
+        requests = self.sim.requests_to("/responses")[before:]
+        if turn.task is None and transcripts[0].message.content:
+            history.append({"role": "assistant", "content": transcripts[0].message.content})
+        tool_runs = [run for t in transcripts for run in t.tool_runs]
+        return TurnOutcome(transcripts, requests, tool_runs)
+
+    async def _one_call(
+        self,
+        host: FakeHost,
+        scenario: Scenario,
+        turn: Turn,
+        history: list[dict[str, Any]],
+        tools: dict[str, ScriptedTool],
+        model: str,
+    ) -> Transcript:
+        try:
+            if turn.task:
+                return await host.task(turn.task, messages=list(history), model=model)
+            return await host.chat(
+                list(history),
+                model=model,
+                stream=turn.stream,
+                user_valves=scenario.user.valves or None,
+                tools={n: t.entry() for n, t in tools.items()} or None,
+                features=turn.features or None,
+                extra_body=turn.body or None,
+                ui=scenario.tool_mode == "passthrough",
+            )
+        except ModelNotFoundError as exc:
+            transcript = Transcript(model=model, stream=turn.stream)
+            transcript.message.error = f"Model not found: {exc}"
+            return transcript
