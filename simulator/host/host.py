@@ -22,6 +22,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 
 from simulator.host import call as C
+from simulator.host.jsoncodec import dumps
 from simulator.host.loader import LoadedFunction, default_function_id, load_function
 from simulator.host.models import list_models
 from simulator.host.output import (
@@ -31,7 +32,7 @@ from simulator.host.output import (
     non_stream_content,
     stream_content,
 )
-from simulator.host.reduce import Reducer, SSEParser
+from simulator.host.reduce import Reducer, SSEParser, host_events
 from simulator.host.tasks import TASK_ENDPOINTS, endpoint_of, parse_task_output, task_body
 from simulator.host.transcript import Transcript
 
@@ -314,7 +315,7 @@ class FakeHost:
         form.update(extra_body or {})
         timeline = C.Timeline()
         transcript: Transcript | None = None
-        for _ in range(max(1, max_tool_rounds)):
+        for round_no in range(max(0, max_tool_rounds) + 1):
             prepared = await self.prepare(
                 form,
                 user=user,
@@ -327,7 +328,7 @@ class FakeHost:
             )
             if transcript is None:
                 transcript = Transcript(
-                    model=prepared.model, stream=prepared.stream, metadata=prepared.metadata
+                    model=prepared.model, stream=prepared.stream, metadata=prepared.metadata, ui=ui
                 )
                 # Later tool-loop rounds belong to the same chat, message and session.
                 for form_key, meta_key in (
@@ -338,30 +339,51 @@ class FakeHost:
                     form[form_key] = prepared.metadata.get(meta_key)
                 user_valves = None  # stored now; later rounds read the stored values
             start = len(timeline.items)
-            await self._collect(prepared, transcript)
-            calls = _round_tool_calls(timeline.items[start:], params)
-            if not (ui and tools and calls):
+            await self._collect(prepared, transcript, ui)
+            round_items = timeline.items[start:]
+            if not ui or any(kind == "failed" for kind, _ in round_items):
                 break
-            form["messages"] = form["messages"] + await _run_tool_calls(calls, prepared, timeline)
+            calls, text = _round_result(round_items, params)
+            if not calls:
+                break
+            if round_no == max_tool_rounds:  # the UI path's iteration limit
+                limit = f"Tool-call limit reached ({max_tool_rounds} iterations)."
+                timeline.items.append(("event", _message_error(limit)))
+                break
+            # The UI path's native tool loop: run the calls, then call the pipe again.
+            form["messages"] = form["messages"] + await _run_tool_calls(calls, text, prepared)
+            form["stream"] = True
         assert transcript is not None
         transcript.timeline = list(timeline.items)
         transcript.events = timeline.events
         return _finish(transcript, params)
 
-    async def _collect(self, prepared: PreparedCall, transcript: Transcript) -> None:
+    async def _collect(self, prepared: PreparedCall, transcript: Transcript, ui: bool) -> None:
         transcript.bodies.append(copy.deepcopy(prepared.body))
         items = prepared.timeline.items
+
+        def add(payload: Any) -> None:
+            transcript.chunks.append(payload)
+            items.append(("chunk", payload))
+            if ui:  # the middleware's own events (sources from annotations, image files)
+                items.extend(("event", event) for event in host_events(payload))
+
         if prepared.stream:
             parser = SSEParser()
-            async for piece in self.stream(prepared):
-                data = piece.encode() if isinstance(piece, str) else bytes(piece)
-                transcript.raw += data
-                for payload in parser.feed(data):
-                    transcript.chunks.append(payload)
-                    items.append(("chunk", payload))
+            # The UI path reads the pipe's stream itself; the API path sends it through
+            # the wrapper that turns a mid-stream exception into an error frame.
+            source = stream_content(prepared.run, prepared.model) if ui else self.stream(prepared)
+            try:
+                async for piece in source:
+                    data = piece.encode() if isinstance(piece, str) else bytes(piece)
+                    transcript.raw += data
+                    for payload in parser.feed(data):
+                        add(payload)
+            except Exception as exc:  # UI path only: the message gets the error, no content
+                items.append(("event", _message_error(str(exc), done=True)))
+                items.append(("failed", str(exc)))
             for payload in parser.close():
-                transcript.chunks.append(payload)
-                items.append(("chunk", payload))
+                add(payload)
         else:
             status, payload = await self.answer(prepared)
             transcript.status_code = status
@@ -370,9 +392,10 @@ class FakeHost:
                 async for piece in payload.body_iterator:
                     data = piece.encode() if isinstance(piece, str) else bytes(piece)
                     transcript.raw += data
-                    transcript.chunks.extend(parser.feed(data))
-                transcript.chunks.extend(parser.close())
-                items.extend(("chunk", c) for c in transcript.chunks)
+                    for chunk in parser.feed(data):
+                        add(chunk)
+                for chunk in parser.close():
+                    add(chunk)
             else:
                 transcript.response = payload
                 transcript.raw += json_response_bytes(payload)
@@ -406,7 +429,7 @@ class FakeHost:
         )
         prepared = await self.prepare_task(form, meta, user)
         transcript = Transcript(model=prepared.model, stream=False, metadata=prepared.metadata)
-        await self._collect(prepared, transcript)
+        await self._collect(prepared, transcript, ui=False)
         transcript.timeline = list(prepared.timeline.items)
         transcript.events = prepared.timeline.events
         transcript.task = parse_task_output(endpoint, transcript.response, messages)
@@ -433,39 +456,63 @@ class FakeHost:
         return PreparedCall(fn, form["model"], False, form, meta, arguments, timeline, caller, [])
 
 
-def _round_tool_calls(items: list[tuple[str, Any]], params: dict | None) -> list[dict]:
-    reducer = Reducer((params or {}).get("reasoning_tags"))
+def _message_error(content: str, *, done: bool = False) -> dict[str, Any]:
+    """`chat:message:error`; the turn-level failure handler in main.py adds `done: True`."""
+    data: dict[str, Any] = {"error": {"content": content}}
+    if done:
+        data["done"] = True
+    return {"type": "chat:message:error", "data": data}
+
+
+def _round_result(items: list[tuple[str, Any]], params: dict | None) -> tuple[list[dict], str]:
+    """The tool calls and the text one round streamed."""
+    reducer = Reducer((params or {}).get("reasoning_tags"), derive_host_events=False)
     for kind, item in items:
         if kind == "chunk":
             reducer.chunk(item)
-    return [c for c in reducer.result().tool_calls if c["function"]["name"]]
+    message = reducer.result()
+    return [c for c in message.tool_calls if c["function"]["name"]], message.content
 
 
-async def _run_tool_calls(
-    calls: list[dict], prepared: PreparedCall, timeline: C.Timeline
-) -> list[dict]:
-    """The UI path's native tool loop: run the calls, append assistant + tool messages."""
+def tool_result_content(result: Any) -> str:
+    """`middleware.tool_result_content`: '' for falsy, JSON for dicts and lists, else str."""
+    if not result:
+        return ""
+    if isinstance(result, dict | list):
+        return dumps(result)
+    return str(result)
+
+
+async def _run_tool_calls(calls: list[dict], text: str, prepared: PreparedCall) -> list[dict]:
+    """Run one round's calls; return the assistant message and the tool results."""
     tools = prepared.metadata.get("tools") or {}
     results = []
     for call in calls:
         name = call["function"]["name"]
-        try:
-            args = json.loads(call["function"]["arguments"] or "{}")
-            if name not in tools:
-                raise KeyError(f"Tool {name} not found")
-            output = await tools[name]["callable"](**args)
-        except Exception as exc:
-            output = f"Error: {exc}"
-        content = output if isinstance(output, str) else json.dumps(output)
+        if name not in tools:
+            content = f'Error: Tool "{name}" not found.'
+        else:
+            try:
+                args = json.loads(call["function"]["arguments"] or "{}")
+                content = tool_result_content(await tools[name]["callable"](**args))
+            except Exception as exc:
+                content = f"Error: {exc}"
         results.append({"role": "tool", "tool_call_id": call["id"], "content": content})
-    assistant = {"role": "assistant", "content": "", "tool_calls": calls}
-    return [assistant, *results]
+    calls = [{"id": c["id"], "type": "function", "function": dict(c["function"])} for c in calls]
+    return [{"role": "assistant", "content": text, "tool_calls": calls}, *results]
 
 
 def _finish(transcript: Transcript, params: dict | None) -> Transcript:
-    reducer = Reducer((params or {}).get("reasoning_tags"))
+    reducer = Reducer((params or {}).get("reasoning_tags"), derive_host_events=not transcript.ui)
     for kind, item in transcript.timeline:
-        {"chunk": reducer.chunk, "event": reducer.event, "response": reducer.completion}[kind](item)
+        if kind == "chunk":
+            reducer.chunk(item)
+        elif kind == "event":
+            reducer.event(item)
+        elif kind == "response":
+            reducer.completion(item)
+        elif kind == "failed":
+            reducer.failed()
     transcript.message = reducer.result()
     if transcript.status_code != 200 and transcript.message.error is None:
         transcript.message.error = str((transcript.response or {}).get("detail"))

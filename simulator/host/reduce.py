@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.host.usage import merge_usage, normalize_usage
+
 # middleware.py DEFAULT_REASONING_TAGS
 DEFAULT_REASONING_TAGS = [
     ("<think>", "</think>"),
@@ -26,6 +28,40 @@ DEFAULT_REASONING_TAGS = [
 ]
 
 REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
+
+
+def host_events(data: Any) -> list[dict[str, Any]]:
+    """Events Open WebUI's middleware itself emits for a chunk on the UI path.
+
+    `delta.annotations` url_citations become `source` events; `delta.images` a
+    `chat:message:files` event (the real host stores the image first; the URL is kept here).
+    """
+    if not isinstance(data, dict) or not data.get("choices"):
+        return []
+    delta = (data["choices"][0] or {}).get("delta")
+    if not isinstance(delta, dict):
+        return []
+    events = []
+    for note in delta.get("annotations") or []:
+        if isinstance(note, dict) and note.get("type") == "url_citation" and "url_citation" in note:
+            cite = note["url_citation"]
+            url = cite.get("url", "")
+            title = cite.get("title", url)
+            events.append(
+                {
+                    "type": "source",
+                    "data": {
+                        "source": {"name": title, "url": url},
+                        "document": [title],
+                        "metadata": [{"source": url, "name": title}],
+                    },
+                }
+            )
+    images = [_image_url(image) for image in delta.get("images") or []]
+    if images:
+        files = [{"type": "image", "url": url} for url in images if url]
+        events.append({"type": "chat:message:files", "data": {"files": files}})
+    return events
 
 
 class SSEParser:
@@ -94,8 +130,14 @@ class ReducedMessage:
 class Reducer:
     """Feed chunks and events in arrival order; read `.message` at the end."""
 
-    def __init__(self, reasoning_tags: list[tuple[str, str]] | bool | None = None) -> None:
+    def __init__(
+        self,
+        reasoning_tags: list[tuple[str, str]] | bool | None = None,
+        derive_host_events: bool = True,
+    ) -> None:
+        """`derive_host_events=False` when the host's own events are already in the timeline."""
         self.message = ReducedMessage()
+        self._derive_host_events = derive_host_events
         if reasoning_tags is False:
             self._tags: list[tuple[str, str]] = []
         elif isinstance(reasoning_tags, list | tuple) and reasoning_tags:
@@ -109,6 +151,7 @@ class Reducer:
         self._raw_text = ""  # streamed content before inline reasoning tags are split out
         self._tool_calls: dict[int, dict[str, Any]] = {}
         self._inline_reasoning = ""
+        self._failed = False
 
     # -- stream chunks ---------------------------------------------------------------------
     def chunk(self, data: Any) -> None:
@@ -122,8 +165,14 @@ class Reducer:
             return
         if data.get("selected_model_id"):
             self.message.selected_model_id = data["selected_model_id"]
-        if isinstance(data.get("usage"), dict):
-            self.message.usage.update(data["usage"])
+        raw_usage = dict(data.get("usage") or {}) if isinstance(data.get("usage"), dict) else {}
+        if isinstance(data.get("timings"), dict):
+            raw_usage.update(data["timings"])  # llama.cpp
+        if raw_usage:
+            self.message.usage = merge_usage(self.message.usage, raw_usage)
+        if self._derive_host_events:
+            for event in host_events(data):
+                self.event(event)
         if "sources" in data and isinstance(data["sources"], list):
             self.message.sources.extend(data["sources"])
         choices = data.get("choices")
@@ -151,11 +200,6 @@ class Reducer:
             self._split_reasoning_tags()
         for call in delta.get("tool_calls") or []:
             self._merge_tool_call(call)
-        for note in delta.get("annotations") or []:
-            if isinstance(note, dict) and note.get("type") == "url_citation":
-                self.message.sources.append(_url_citation_source(note))
-        for image in delta.get("images") or []:
-            self.message.files.append({"type": "image", "url": _image_url(image)})
 
     def _split_reasoning_tags(self) -> None:
         """Inline tags: text inside a start/end pair is reasoning, the rest is content."""
@@ -244,7 +288,7 @@ class Reducer:
         if not isinstance(response, dict):
             return
         if isinstance(response.get("usage"), dict):
-            self.message.usage.update(response["usage"])
+            self.message.usage = normalize_usage(response["usage"])
         choices = response.get("choices")
         if not choices:
             if response.get("error") is not None:
@@ -262,7 +306,13 @@ class Reducer:
             self._split_reasoning_tags()
         self.message.tool_calls = list(msg.get("tool_calls") or [])
 
+    def failed(self) -> None:
+        """The UI path's stream raised: the stored message keeps no content (error is set)."""
+        self._failed = True
+
     def result(self) -> ReducedMessage:
+        if self._failed:
+            self.message.content = ""
         inline = self._inline_reasoning
         if inline:
             self.message.reasoning = (self.message.reasoning + inline).strip("\n")
@@ -278,16 +328,6 @@ def _error_text(error: Any) -> str:
     return str(error)
 
 
-def _url_citation_source(note: dict[str, Any]) -> dict[str, Any]:
-    cite = note.get("url_citation") or note
-    url, title = cite.get("url", ""), cite.get("title") or cite.get("url", "")
-    return {
-        "source": {"name": title, "url": url},
-        "document": [cite.get("content") or title],
-        "metadata": [{"source": url, "name": title, "url": url}],
-    }
-
-
 def _image_url(image: Any) -> str:
     if isinstance(image, dict):
         inner = image.get("image_url")
@@ -296,9 +336,11 @@ def _image_url(image: Any) -> str:
 
 
 def reduce_timeline(
-    items: list[tuple[str, Any]], reasoning_tags: list | bool | None = None
+    items: list[tuple[str, Any]],
+    reasoning_tags: list | bool | None = None,
+    derive_host_events: bool = True,
 ) -> ReducedMessage:
-    reducer = Reducer(reasoning_tags)
+    reducer = Reducer(reasoning_tags, derive_host_events)
     for kind, item in items:
         if kind == "chunk":
             reducer.chunk(item)
@@ -306,4 +348,6 @@ def reduce_timeline(
             reducer.event(item)
         elif kind == "response":
             reducer.completion(item)
+        elif kind == "failed":
+            reducer.failed()
     return reducer.result()

@@ -27,6 +27,7 @@ class Transcript:
 
     model: str
     stream: bool
+    ui: bool = False
     status_code: int = 200
     raw: bytes = b""
     chunks: list[Any] = field(default_factory=list)
