@@ -29,7 +29,7 @@ from simulator.cassettes.format import (
     save_cassette,
     stream_response,
 )
-from simulator.cassettes.redact import Redactor
+from simulator.cassettes.redact import Redactor, scrub, secret_values
 
 DEFAULT_UPSTREAM = "https://openrouter.ai/api/v1"
 # Never forwarded upstream: the proxy owns its own connection and asks for identity encoding
@@ -141,6 +141,23 @@ class RecordingProxy:
         headers_offset = time.perf_counter() - started
         out_headers = [(k, v) for k, v in upstream.headers.items() if k not in _DROP_RESPONSE]
         chunks: list[tuple[float, bytes]] = []
+        recorded = False
+
+        async def record() -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                await self._append(
+                    scope["method"],
+                    path,
+                    headers,
+                    body,
+                    upstream,
+                    out_headers,
+                    chunks,
+                    headers_offset,
+                )
+
         try:
             await send(
                 {
@@ -152,12 +169,12 @@ class RecordingProxy:
             async for piece in upstream.aiter_raw():
                 chunks.append((time.perf_counter() - started, piece))
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
+            # Written before the client sees the end, so a finished exchange is always on disk.
+            await record()
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await upstream.aclose()
-            await self._append(
-                scope["method"], path, headers, body, upstream, out_headers, chunks, headers_offset
-            )
+            await record()  # a client that went away mid-stream still leaves its partial record
 
     async def _append(
         self,
@@ -171,13 +188,17 @@ class RecordingProxy:
         headers_offset: float,
     ) -> None:
         redact = self.redactor
+        parsed_body = _json_or_text(body)
+        # Secret values seen in the request are also scrubbed from everything else (an error
+        # message or a chunk that echoes the key never reaches the file either).
+        secrets = secret_values(headers, path, parsed_body, redact.body_fields)
         request = RecordedRequest(
             method=method,
-            path=redact.path(path),
-            headers={k.lower(): v for k, v in redact.headers(headers)},
-            body=redact.body(_json_or_text(body)),
+            path=scrub(redact.path(path), secrets),
+            headers={k.lower(): scrub(v, secrets) for k, v in redact.headers(headers)},
+            body=scrub(redact.body(parsed_body), secrets),
         )
-        response_headers = redact.headers(out_headers)
+        response_headers = scrub(redact.headers(out_headers), secrets)
         content_type = upstream.headers.get("content-type", "")
         raw = b"".join(piece for _, piece in chunks)
         parsed = _json_or_text(raw) if "event-stream" not in content_type else None
@@ -186,12 +207,15 @@ class RecordingProxy:
                 status=upstream.status_code,
                 headers=response_headers,
                 headers_offset=round(headers_offset, 6),
-                body=redact.body(parsed),
+                body=scrub(redact.body(parsed), secrets),
                 body_offset=round(chunks[-1][0], 6) if chunks else round(headers_offset, 6),
             )
         else:  # SSE, or a body that is not JSON: keep the raw chunks
             response = stream_response(
-                upstream.status_code, response_headers, chunks, headers_offset=headers_offset
+                upstream.status_code,
+                response_headers,
+                [(offset, scrub(piece, secrets)) for offset, piece in chunks],
+                headers_offset=headers_offset,
             )
         async with self._lock:
             self.cassette.interactions.append(Interaction(request=request, response=response))
@@ -208,3 +232,29 @@ async def _error(send: Any, status: int, message: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+def run_record(
+    upstream: str,
+    out: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    redact_fields: tuple[str, ...] = (),
+    echo: Any = print,
+) -> int:
+    """`orsim record`: serve the proxy in the foreground until interrupted."""
+    from simulator.cassettes.loopback import serve_foreground
+
+    try:
+        proxy = RecordingProxy(upstream, out, redact_fields=redact_fields)
+    except ValueError as exc:  # bad URL, bad redaction path or an unreadable existing cassette
+        echo(f"record: {exc}")
+        return 2
+    prefix = proxy.prefix or ""
+
+    def ready(actual: int) -> None:
+        echo(f"recording {upstream} -> {proxy.out}")
+        echo(f"point your client's base URL at http://{host}:{actual}{prefix}")
+
+    serve_foreground(proxy, host, port, ready)
+    return 0
