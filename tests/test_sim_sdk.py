@@ -82,11 +82,11 @@ def test_function_calls_round_trip(openrouter_sim, strict_client):
 
 
 @pytest.mark.parametrize("style", ["summary", "raw", "late_close", "summary_in_done_only"])
-def test_reasoning_styles_through_stream_helper(openrouter_sim, client, style):
+def test_reasoning_styles_through_stream_helper(openrouter_sim, strict_client, style):
     openrouter_sim.enqueue(
         {"script": {"reasoning": "Let me think.", "reasoning_style": style, "text": "Done."}}
     )
-    with client.responses.stream(model="openai/gpt-5", input="q") as s:
+    with strict_client.responses.stream(model="openai/gpt-5", input="q") as s:
         list(s)
         final = s.get_final_response()
     assert [o.type for o in final.output] == ["reasoning", "message"]

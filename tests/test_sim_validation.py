@@ -78,6 +78,12 @@ def test_missing_model(openrouter_sim):
     reject(openrouter_sim, {"input": "hi"}, "Missing required parameter: 'model'.")
 
 
+def test_models_list_alone_names_the_model(openrouter_sim):
+    body = {"models": ["openai/gpt-4o-mini", "openai/gpt-4o"], "input": "hi"}
+    assert post(openrouter_sim, body).json()["model"] == "openai/gpt-4o-mini"
+    reject(openrouter_sim, {"models": [], "input": "hi"}, "Missing required parameter")
+
+
 def test_unknown_model(openrouter_sim):
     err = reject(openrouter_sim, {**OK, "model": "nope/none"}, "not a valid model ID")
     assert err["availability"]["code"] == "model_not_found"

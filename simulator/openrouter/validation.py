@@ -157,8 +157,11 @@ def validate_request(body: dict[str, Any]) -> ResponsesRequest:
             "in 'input'",
             "previous_response_id",
         )
-    if "model" not in body and not body.get("models"):
-        raise _fail("Missing required parameter: 'model'.", "model")
+    if "model" not in body:
+        models = body.get("models")
+        if not (isinstance(models, list) and models and isinstance(models[0], str)):
+            raise _fail("Missing required parameter: 'model'.", "model")
+        body = {**body, "model": models[0]}  # the fallback list alone names the model
     try:
         req = ResponsesRequest.model_validate(body)
     except ValidationError as exc:
