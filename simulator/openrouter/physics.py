@@ -44,13 +44,13 @@ class Physics(BaseModel):
         """Delays of the comments sent while the 'model thinks' (the first one at once)."""
         if self.ttft <= 0:
             return [0.0]
-        n = max(1, int(self.ttft // self.keepalive_every))
+        n = max(1, int(self.ttft / self.keepalive_every + 1e-9))
         return [0.0] + [self.ttft / n] * (n - 1)
 
     def first_event_delay(self) -> float:
         if self.ttft <= 0:
             return 0.0
-        n = max(1, int(self.ttft // self.keepalive_every))
+        n = max(1, int(self.ttft / self.keepalive_every + 1e-9))
         return self.ttft / n
 
     def event_delays(self, events: list[dict[str, Any]]) -> list[float]:
