@@ -61,11 +61,21 @@ def current_request() -> RequestContext | None:
 @contextmanager
 def request_scope(ctx: RequestContext) -> Iterator[RequestContext]:
     """Bind `ctx` for the code (and tasks) running inside the block."""
+    previous = _current_request.get()
     token = _current_request.set(ctx)
     try:
         yield ctx
     finally:
-        _current_request.reset(token)
+        try:
+            _current_request.reset(token)
+        except ValueError:  # a generator resumed from another task's context
+            _current_request.set(previous)
+
+
+def bind_request(ctx: RequestContext) -> None:
+    """Re-bind after a generator resumes: its consumer may call it from another context."""
+    if _current_request.get() is not ctx:
+        _current_request.set(ctx)
 
 
 class RequestContextFilter(logging.Filter):

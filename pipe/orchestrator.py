@@ -19,7 +19,7 @@ from typing import Any
 from .admission import AdmissionController
 from .coalesce import REASONING, DeltaCoalescer
 from .errors import ErrorKind, PipeError, SupportContacts, new_error_id, render_error
-from .logs import RequestContext, get_logger, request_scope
+from .logs import RequestContext, bind_request, get_logger, request_scope
 from .report import ChunkFactory, final_status_line
 from .stream import ResponseAccumulator, RunOutcome, absorb_result, status_event
 from .upstream import ResponsesClient, retry_delay
@@ -121,6 +121,7 @@ class ChatRun:
                 async with self._admission.slot():
                     async for chunk in self.stream_turn(client, request):
                         yield chunk
+                        bind_request(self.ctx)
                 outcome = self.last_outcome or RunOutcome()
                 await self._final_status(outcome)
                 reason = "length" if outcome.incomplete_reason == "max_output_tokens" else "stop"

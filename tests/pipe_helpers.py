@@ -139,3 +139,112 @@ async def _close_pipe_runtime() -> AsyncIterator[None]:
     """Each test's event loop gets its own runtime; close its HTTP clients at the end."""
     yield
     await close_runtimes()
+
+
+# ---------------------------------------------------------------- a gated upstream (unit tests)
+
+CATALOG = {
+    "data": [
+        {
+            "id": "openai/gpt-4o-mini",
+            "name": "GPT-4o mini",
+            "supported_parameters": ["max_tokens", "temperature"],
+            "pricing": {"prompt": "0.1", "completion": "0.1"},
+        },
+    ]
+}
+
+
+def sse_frame(event: dict[str, Any]) -> bytes:
+    import json
+
+    return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+
+def text_events(words: list[str]) -> list[dict[str, Any]]:
+    created = {
+        "type": "response.created",
+        "response": {
+            "id": "r",
+            "object": "response",
+            "model": "openai/gpt-4o-mini",
+            "status": "in_progress",
+            "output": [],
+        },
+    }
+    deltas = [
+        {
+            "type": "response.output_text.delta",
+            "item_id": "m",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": w,
+        }
+        for w in words
+    ]
+    done = {
+        "type": "response.completed",
+        "response": {
+            "id": "r",
+            "object": "response",
+            "model": "openai/gpt-4o-mini",
+            "status": "completed",
+            "output": [],
+            "usage": {
+                "input_tokens": 1,
+                "output_tokens": len(words),
+                "total_tokens": 1 + len(words),
+            },
+        },
+    }
+    return [created, *deltas, done]
+
+
+class GatedUpstream:
+    """An httpx MockTransport whose `/responses` stream sends `parts` (bytes), pausing before
+    any part that is an `asyncio.Event` until the test sets it; records when a body is closed."""
+
+    def __init__(self, parts: list[Any]) -> None:
+        import asyncio
+
+        self.parts = parts
+        self.requests = 0
+        self.closed = 0
+        self.started = asyncio.Event()
+
+    def transport(self):
+        import httpx
+
+        async def handler(request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/models"):
+                return httpx.Response(200, json=CATALOG)
+            self.requests += 1
+            return httpx.Response(
+                200, headers={"content-type": "text/event-stream"}, content=self._body()
+            )
+
+        return httpx.MockTransport(handler)
+
+    async def _body(self):
+        import asyncio
+
+        self.started.set()
+        try:
+            for part in self.parts:
+                if isinstance(part, asyncio.Event):
+                    await part.wait()
+                else:
+                    yield part
+        finally:
+            self.closed += 1
+
+
+def gated_pipe(upstream: GatedUpstream, **valves: Any) -> Pipe:
+    pipe = Pipe(transport=upstream.transport())
+    pipe.valves = Pipe.Valves(
+        BASE_URL="http://upstream.test/api/v1",
+        API_KEY="sk-or-test",
+        RETRY_BACKOFF_SECONDS=0.01,
+        **valves,
+    )
+    return pipe

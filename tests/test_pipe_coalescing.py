@@ -1,0 +1,97 @@
+"""Delta coalescing: the first token at once, bursts merged, nothing held back on a pause."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pipe.coalesce import REASONING, TEXT, DeltaCoalescer
+from tests.pipe_helpers import (  # noqa: F401
+    GatedUpstream,
+    _close_pipe_runtime,
+    chat_body,
+    gated_pipe,
+    make_pipe,
+    metadata,
+    run_pipe,
+    sse_frame,
+    text_events,
+    user,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_first_delta_is_due_at_once_then_window_applies():
+    clock = FakeClock()
+    c = DeltaCoalescer(window=0.05, max_chars=100, clock=clock)
+    c.add(TEXT, "Hel")
+    assert c.due()
+    assert c.take() == [[TEXT, "Hel"]]
+    c.add(TEXT, "lo")
+    c.add(TEXT, " world")
+    assert not c.due()
+    clock.now += 0.05
+    assert c.due()
+    assert c.take() == [[TEXT, "lo world"]]
+
+
+def test_size_cap_and_kind_order_are_kept():
+    clock = FakeClock()
+    c = DeltaCoalescer(window=10, max_chars=8, clock=clock)
+    c.add(REASONING, "a")
+    c.take()
+    c.add(REASONING, "think")
+    c.add(TEXT, "ans")
+    c.add(TEXT, "wer")
+    assert c.due()  # 11 chars >= cap
+    assert c.take() == [[REASONING, "think"], [TEXT, "answer"]]
+    c.add(TEXT, "")
+    assert not c.has_data
+
+
+async def test_burst_of_deltas_is_merged_into_few_chunks(openrouter_sim):
+    words = [f"w{i} " for i in range(300)]
+    openrouter_sim.enqueue({"script": {"text": "".join(words), "seed": 3}})
+    out = await run_pipe(make_pipe(openrouter_sim, STREAM_COALESCE_MS=200), chat_body("burst"))
+    assert out.text == "".join(words)
+    assert len(out.text_chunks) < 60  # 300 deltas arrived; far fewer chunks went to Open WebUI
+
+
+async def test_zero_window_forwards_every_batch(openrouter_sim):
+    openrouter_sim.enqueue({"script": {"text": "a b c d", "seed": 4}})
+    out = await run_pipe(make_pipe(openrouter_sim, STREAM_COALESCE_MS=0), chat_body("x"))
+    assert out.text == "a b c d"
+
+
+async def test_nothing_is_held_back_while_the_upstream_pauses():
+    """The upstream sends text, then stops until the test has seen that text come out of the
+    pipe. If the pipe held the text back waiting for more, this would never finish."""
+    events = text_events(["Hello", " there", " friend"])
+    gate = asyncio.Event()
+    frames = [sse_frame(e) for e in events]
+    # first delta, second delta (inside the window), then a pause, then the rest
+    upstream = GatedUpstream(
+        [frames[0], frames[1], frames[2], gate, frames[3], frames[4], b"data: [DONE]\n\n"]
+    )
+    p = gated_pipe(upstream, STREAM_COALESCE_MS=1000)
+    gen = await p.pipe(body=chat_body("x"), __user__=user(), __metadata__=metadata())
+    seen = ""
+
+    async def read_until_pause() -> None:
+        nonlocal seen
+        async for chunk in gen:
+            seen += chunk["choices"][0]["delta"].get("content", "")
+            if seen == "Hello there":
+                return
+
+    await asyncio.wait_for(read_until_pause(), timeout=10)
+    gate.set()
+    rest = [c async for c in gen]
+    seen += "".join(c["choices"][0]["delta"].get("content", "") for c in rest)
+    assert seen == "Hello there friend"
