@@ -78,11 +78,18 @@ def _tool_calls_match(
     return failures
 
 
+def shown_error(msg: Any, content: str) -> str:
+    """The error a user reads: Open WebUI's error box, or the pipe's Markdown error in the
+    message (flagged by an error status line). Empty when nothing failed."""
+    flagged = bool(msg.error) or any((s or {}).get("error") for s in msg.status_history)
+    return f"{msg.error or ''}\n{content}" if flagged else ""
+
+
 def check_turn(turn: Turn, outcome: TurnOutcome, scenario: Scenario) -> list[str]:
     exp = turn.expect
     failures: list[str] = []
     if turn.concurrent > 1 or turn.expect_errors:
-        errors = [t.message.error or "" for t in outcome.transcripts]
+        errors = [shown_error(t.message, t.message.content) for t in outcome.transcripts]
         for needle, count in turn.expect_errors.items():
             got = sum(needle.lower() in e.lower() for e in errors)
             if got != count:
@@ -119,7 +126,7 @@ def check_turn(turn: Turn, outcome: TurnOutcome, scenario: Scenario) -> list[str
         diff = subset_diff(exp.usage, msg.usage)
         if diff:
             failures.append(f"usage {diff}")
-    error = msg.error or ""
+    error = shown_error(msg, content)
     for needle in exp.error_contains:
         if needle.lower() not in error.lower():
             failures.append(f"error lacks {needle!r}: {error!r}")
