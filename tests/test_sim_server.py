@@ -131,3 +131,11 @@ def test_state_enqueue_forms_and_take_order():
     while (spec := s.take()[0]) is not None:
         kinds.append("script" if spec.script else "status" if spec.status else "events")
     assert kinds == ["script", "status", "events"]
+
+
+def test_journal_keeps_only_the_newest_entries():
+    s = SimState(SimConfig(journal_limit=2))
+    for n in range(3):
+        s.record("GET", f"/p{n}", "", {"authorization": "Bearer sk-or-secret"}, None)
+    assert [e["path"] for e in s.journal()] == ["/p1", "/p2"]
+    assert all(e["headers"]["authorization"] == "[redacted]" for e in s.journal())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -27,6 +28,7 @@ class SimConfig(BaseModel):
     physics: Physics = Field(default_factory=Physics)
     faults: list[Fault] = Field(default_factory=list)
     keepalives: int = 1  # comments before the first event of generated streams
+    journal_limit: int = 10_000  # keep only the newest entries (long load tests)
     catalog_path: str | None = None
 
     @model_validator(mode="before")
@@ -89,7 +91,7 @@ class SimState:
         self._lock = threading.Lock()
         self._queue: list[QueueSpec] = []
         self._head_hits = 0  # requests the head spec has answered with a pre-response fault
-        self._journal: list[dict[str, Any]] = []
+        self._journal: deque[dict[str, Any]] = deque(maxlen=self.config.journal_limit)
         self._fault_hits: dict[str, int] = {}
 
     # queue -----------------------------------------------------------------
@@ -150,6 +152,8 @@ class SimState:
             "time": time.time(),
         }
         with self._lock:
+            if self._journal.maxlen != self.config.journal_limit:  # config was swapped
+                self._journal = deque(self._journal, maxlen=self.config.journal_limit)
             self._journal.append(entry)
         return entry
 
