@@ -248,3 +248,14 @@ def gated_pipe(upstream: GatedUpstream, **valves: Any) -> Pipe:
         **valves,
     )
     return pipe
+
+
+async def eventually(predicate, attempts: int = 500) -> None:
+    """Poll a condition set by another task (bounded, so a bug fails instead of hanging)."""
+    import asyncio
+
+    for _ in range(attempts):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never became true")

@@ -15,6 +15,7 @@ from tests.pipe_helpers import (  # noqa: F401
     _close_pipe_runtime,
     chat_body,
     consume,
+    eventually,
     gated_pipe,
     metadata,
     sse_frame,
@@ -111,8 +112,7 @@ async def test_client_gone_cancels_upstream_and_frees_the_slot():
     task = asyncio.create_task(consumer())
     await asyncio.wait_for(upstream.started.wait(), 5)
     admission = get_runtime(p._transport).admission
-    while admission.running == 0:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: admission.running == 1)
     task.cancel()  # what Open WebUI does when the browser goes away
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -134,8 +134,7 @@ async def test_limits_follow_valves_live():
     second = await p.pipe(body=chat_body("b"), __user__=user(), __metadata__=metadata())
     second_task = asyncio.create_task(second.__anext__())
     admission = get_runtime(p._transport).admission
-    while admission.waiting == 0:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: admission.waiting == 1)
     p.valves = p.valves.model_copy(update={"MAX_CONCURRENT_REQUESTS": 2})
     third = await p.pipe(
         body=chat_body("c"), __user__=user(), __metadata__=metadata()
