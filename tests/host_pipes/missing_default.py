@@ -1,8 +1,9 @@
 """
 title: Missing Default
+description: Names __model__, which 0.12.4 never injects, without a default.
 """
 
 
 class Pipe:
-    async def pipe(self, body: dict, __user__, __event_call__):
-        return "never reached without __event_call__"
+    async def pipe(self, body: dict, __user__, __model__):
+        return "never reached"
