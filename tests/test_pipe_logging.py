@@ -1,0 +1,42 @@
+"""Per-request logging context and secret redaction."""
+
+from __future__ import annotations
+
+import logging
+
+from pipe.logs import LOGGER_NAME, RequestContext, get_logger, redact, request_scope
+from tests.pipe_helpers import _close_pipe_runtime, chat_body, make_pipe, run_pipe  # noqa: F401
+
+
+def test_redact_masks_keys_and_bearer_tokens():
+    text = redact(
+        "Authorization: Bearer sk-or-v1-abcdef123456 api_key=supersecretvalue sk-or-v1-zzz"
+    )
+    assert "abcdef" not in text and "supersecretvalue" not in text and "zzz" not in text
+
+
+def test_records_carry_request_context(caplog):
+    logger = get_logger()
+    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+        with request_scope(
+            RequestContext(request_id="r123", user_id="u9", chat_id="c7", session_id="s1")
+        ):
+            logger.info("inside with key sk-or-v1-secret")
+        logger.info("outside")
+    inside, outside = caplog.records[-2], caplog.records[-1]
+    assert inside.request_id == "r123" and inside.user_id == "u9" and inside.chat_id == "c7"
+    assert "[req=r123 user=u9 chat=c7]" in inside.getMessage()
+    assert "secret" not in inside.getMessage()
+    assert outside.request_id == "-"
+
+
+async def test_error_logs_have_error_id_and_no_key(openrouter_sim, caplog):
+    openrouter_sim.enqueue({"status": 401})
+    with caplog.at_level(logging.DEBUG, logger=LOGGER_NAME):
+        out = await run_pipe(make_pipe(openrouter_sim), chat_body("x"))
+    error_id = out.text.split("Error ID: `")[1][:16]
+    messages = "\n".join(r.getMessage() for r in caplog.records)
+    assert error_id in messages
+    assert "user=user-1 chat=chat-1" in messages
+    assert openrouter_sim.api_key not in messages
+    assert openrouter_sim.api_key not in out.text
