@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulator.cassettes.expect import Expectation, expectation
-from simulator.cassettes.format import Cassette, load_cassettes
+from simulator.cassettes.format import Cassette, CassetteError, load_cassettes
 from simulator.cassettes.player import CassettePlayer
 from simulator.openrouter.server import SimServer
 
@@ -120,6 +120,10 @@ def render(rows: list[SmokeRow], console: Console) -> None:
 
 def main(cassette_dir: str | Path = "cassettes", console: Console | None = None) -> int:
     console = console or Console(width=None if sys.stdout.isatty() else 120)
-    rows = run_smoke(cassette_dir)
+    try:
+        rows = run_smoke(cassette_dir)
+    except CassetteError as exc:
+        console.print(f"[bold red]smoke: {exc}[/bold red]")
+        return 2
     render(rows, console)
     return 0 if rows and all(r.ok for r in rows) else 1
