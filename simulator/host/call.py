@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import inspect
 import time
+import typing
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -194,10 +195,15 @@ def spec_from_callable(name: str, fn: Callable) -> dict[str, Any]:
     """An OpenAI function spec from a signature (Open WebUI builds it from docstrings)."""
     properties: dict[str, Any] = {}
     required: list[str] = []
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable string annotations: treat as strings
+        hints = {}
     for pname, param in inspect.signature(fn).parameters.items():
         if pname.startswith("__") or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
             continue
-        annotation = param.annotation if param.annotation in _JSON_TYPES else str
+        annotation = hints.get(pname, param.annotation)
+        annotation = annotation if annotation in _JSON_TYPES else str
         properties[pname] = {"type": _JSON_TYPES[annotation]}
         if param.default is param.empty:
             required.append(pname)
