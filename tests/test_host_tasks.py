@@ -1,0 +1,83 @@
+"""Background tasks: how a pipe is called for them and how the answer is parsed (§5, checklist 8)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simulator.host.tasks import UnknownTaskError, parse_task_output, render_history
+
+CHAT = [
+    {"role": "user", "content": "What's the weather in Oslo?"},
+    {"role": "assistant", "content": "Cold and clear."},
+]
+
+
+async def test_title_is_parsed_between_the_first_and_last_brace(make_host):
+    t = await make_host("task_pipe").task("title", messages=CHAT)
+    assert t.task.task == "title_generation"
+    assert t.task.value == "Weather Chat"
+    assert t.response["object"] == "chat.completion"  # the pipe's str became a completion
+
+
+async def test_reasoning_content_is_used_when_content_is_empty(make_host):
+    t = await make_host("task_pipe").task("tags_generation", messages=CHAT)
+    assert t.task.value == ["Weather", "Travel"]
+
+
+async def test_follow_ups_are_capped_at_five_non_empty(make_host):
+    t = await make_host("task_pipe").task("follow_up", messages=CHAT)
+    assert t.task.value == ["a?", "b?", "c?", "d?", "e?"]
+
+
+async def test_unparseable_answers(make_host):
+    t = await make_host("task_pipe").task("queries", messages=CHAT)
+    assert t.task.value is None and "not JSON" in t.task.error
+    # A title falls back to the first user message.
+    t = await make_host("instance_pipe").task("title", messages=CHAT)
+    assert t.task.value == "What's the weather in Oslo?"
+
+
+async def test_the_pipe_receives_a_one_message_non_streaming_body(make_host):
+    t = await make_host("reserved_args_pipe").task("title", messages=CHAT, chat_id="c9")
+    seen = json.loads(t.response["choices"][0]["message"]["content"])
+    body = seen["body"]
+    assert set(body) == {"model", "messages", "stream"} and body["stream"] is False
+    [prompt] = body["messages"]
+    assert prompt["role"] == "user"
+    assert "USER: What's the weather in Oslo?" in prompt["content"]
+    assert '"title"' in prompt["content"]
+    task, task_body = seen["task"]
+    assert task == "title_generation"
+    assert task_body == {"model": "reserved_args_pipe", "messages": CHAT, "chat_id": "c9"}
+    # A direct task call carries only task, task_body and chat_id: no emitter, no caller.
+    assert "__event_emitter__" not in seen["passed"] and "__event_call__" not in seen["passed"]
+    assert seen["metadata"] == {"task": "title_generation", "task_body": task_body, "chat_id": "c9"}
+
+
+async def test_a_task_inside_a_ui_turn_inherits_the_chat_metadata(make_host):
+    host = make_host("reserved_args_pipe")
+    turn = await host.chat(CHAT[:1], ui=True, stream=False, event_call_answers=[True, True])
+    t = await host.task(
+        "title", messages=CHAT, metadata=turn.metadata, chat_id=turn.metadata["chat_id"]
+    )
+    seen = json.loads(t.response["choices"][0]["message"]["content"])
+    assert "__event_emitter__" in seen["passed"]
+    assert seen["ids"][2] == turn.metadata["message_id"]
+
+
+def test_unknown_task_names_are_rejected():
+    with pytest.raises(UnknownTaskError, match="known:"):
+        parse_task_output("summarise", "{}", CHAT)
+
+
+def test_history_rendering_takes_the_last_n_messages_and_flattens_parts():
+    msgs = [*CHAT, {"role": "user", "content": [{"type": "text", "text": "and Bergen?"}]}]
+    assert render_history(msgs, 2) == "ASSISTANT: Cold and clear.\nUSER: and Bergen?"
+
+
+def test_parse_accepts_a_plain_string_answer():
+    assert parse_task_output("tags", 'x {"tags": ["a"]} y', CHAT).value == ["a"]
+    result = parse_task_output("title", {"choices": []}, CHAT)
+    assert result.value == CHAT[0]["content"] and result.error
