@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -139,3 +140,44 @@ def test_journal_keeps_only_the_newest_entries():
         s.record("GET", f"/p{n}", "", {"authorization": "Bearer sk-or-secret"}, None)
     assert [e["path"] for e in s.journal()] == ["/p1", "/p2"]
     assert all(e["headers"]["authorization"] == "[redacted]" for e in s.journal())
+
+
+async def test_create_app_in_process_with_asgi_transport():
+    from simulator.openrouter.app import create_app
+
+    app = create_app(SimConfig(api_keys=["sk-or-asgi"]))
+    app.state.sim.enqueue({"script": {"text": "over ASGI"}})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim/api/v1") as c:
+        r = await c.post(
+            "/responses",
+            json={"model": "openai/gpt-4o", "input": "x", "stream": True},
+            headers={"Authorization": "Bearer sk-or-asgi"},
+        )
+    assert r.status_code == 200 and b"over ASGI" in r.content
+    assert app.state.sim.journal()[0]["headers"]["authorization"] == "[redacted]"
+
+
+STARTER = Path(__file__).resolve().parents[1] / "cassettes" / "text-plain.yaml"
+
+
+@pytest.mark.skipif(not STARTER.exists(), reason="starter cassettes absent")
+def test_cli_serve_replays_a_cassette():
+    from simulator.cassettes.format import load_cassette
+
+    body = load_cassette(STARTER).interactions[0].request.body
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator.cli", "serve-openrouter", "--cassette", str(STARTER)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        url = proc.stdout.readline().strip()
+        auth = {"Authorization": "Bearer sk-or-v1-x"}
+        r = httpx.post(url + "/responses", json=body, headers=auth, timeout=10)
+        assert r.status_code == 200 and r.content.rstrip().endswith(b"data: [DONE]")
+        miss = httpx.post(url + "/responses", json=body, headers=auth, timeout=10)
+        assert miss.status_code == 400 and miss.headers["x-sim-no-match"] == "1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
