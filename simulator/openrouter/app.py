@@ -107,8 +107,8 @@ class ResponsesHandler:
                 await asyncio.sleep(f.seconds if f.seconds is not None else 1.0)
         if owed is not None:
             raise answers.fault_error(owed)
-        self._fire_counted_faults(config.faults, "config", spec)
-        self._fire_counted_faults(header_faults, "header:" + headers.get(FAULT_HEADER, ""), spec)
+        self._fire_counted_faults(config.faults, "config")
+        self._fire_counted_faults(header_faults, "header:" + headers.get(FAULT_HEADER, ""))
         if spec is not None:
             for f in spec.fault:  # count-less pre-response faults on a spec fire every time
                 if f.kind in PRE_RESPONSE and f.count is None:
@@ -140,7 +140,7 @@ class ResponsesHandler:
         chunks = render_stream(events, physics, faults, keepalives=keepalives)
         return _stream(chunks, out_headers)
 
-    def _fire_counted_faults(self, faults: list[Fault], key: str, spec: QueueSpec | None) -> None:
+    def _fire_counted_faults(self, faults: list[Fault], key: str) -> None:
         for n, f in enumerate(faults):
             if f.kind in PRE_RESPONSE and self.state.fault_fires(f"{key}#{n}", f):
                 raise answers.fault_error(f)

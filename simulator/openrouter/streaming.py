@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from simulator.cassettes.played import PlayedChunk
@@ -35,7 +36,7 @@ def _failed_from(events: list[dict[str, Any]], fault: Fault, seq: int) -> dict[s
 def render_stream(
     events: list[dict[str, Any]],
     physics: Physics,
-    faults: list[Fault] = (),  # type: ignore[assignment]
+    faults: Sequence[Fault] = (),
     *,
     keepalives: int = 1,
 ) -> list[PlayedChunk]:
