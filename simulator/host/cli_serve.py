@@ -40,7 +40,7 @@ def run_serve_host(
     try:
         config = _with_valves(config, valves)
         serve(config, host=host, port=port, workers=workers)
-    except (FunctionLoadError, OSError) as exc:
+    except (FunctionLoadError, OSError, ValueError) as exc:  # ValueError: invalid valves
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
 
