@@ -17,6 +17,7 @@ before each run. `run_real` and `run_fake` produce the same `Observed` shape:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,7 +27,12 @@ VOLATILE_KEYS = frozenset({"id", "created"})
 # Socket events the real host's middleware sends on the UI path by itself; the fake host
 # records only what the pipe emits, so these are left out of the event comparison.
 HOST_EVENT_TYPES = frozenset({"chat:active", "chat:list", "response:completion", "chat:completion"})
-TASK_ENDPOINTS = {"title": "title_generation", "tags": "tags_generation"}
+# Wall-clock figures a pipe may print (e.g. a final status "0.02 s · 1682.7 tok/s"): two runs
+# can never agree on them, so they are masked in every compared string.
+TIMING_MASKS = (
+    (re.compile(r"\b\d+(?:\.\d+)? ?(?:ms|s)\b"), "<duration>"),
+    (re.compile(r"\b\d+(?:\.\d+)? ?tok/s\b"), "<rate>"),
+)
 
 
 class Upstream(Protocol):
@@ -245,16 +251,30 @@ async def run_fake(
     return seen
 
 
+def mask_timings(value: Any) -> Any:
+    """Replace durations and token rates inside every string of a nested value."""
+    if isinstance(value, str):
+        for pattern, replacement in TIMING_MASKS:
+            value = pattern.sub(replacement, value)
+        return value
+    if isinstance(value, dict):
+        return {k: mask_timings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_timings(v) for v in value]
+    return value
+
+
 def compare(real: Observed, fake: Observed) -> list[str]:
     """Every field where the fake host differs from the real one, as readable lines."""
     diffs: list[str] = []
     for name in ("api_status", "api", "api_events", "ui_events", "task"):
-        a, b = getattr(real, name), getattr(fake, name)
+        a, b = mask_timings(getattr(real, name)), mask_timings(getattr(fake, name))
         if a != b:
             diffs.append(f"{name}:\n  real: {_show(a)}\n  fake: {_show(b)}")
     if real.message is not None or fake.message is not None:
         for key in sorted(set(real.message or {}) | set(fake.message or {})):
-            a, b = (real.message or {}).get(key), (fake.message or {}).get(key)
+            a = mask_timings((real.message or {}).get(key))
+            b = mask_timings((fake.message or {}).get(key))
             if a != b:
                 diffs.append(f"message.{key}:\n  real: {_show(a)}\n  fake: {_show(b)}")
     return diffs

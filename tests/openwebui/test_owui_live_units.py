@@ -162,3 +162,19 @@ def test_conversation_without_upstream_refuses_scripted_answers():
     assert conv.resolved_valves(None) == {"BASE_URL": ""}
     with pytest.raises(ValueError, match="no upstream"):
         conv.queue_upstream(None)
+
+
+def test_timing_figures_are_masked_before_comparing():
+    from simulator.owui_live.differential import Observed, compare, mask_timings
+
+    status = "0.02 s · 12 in · 12 out · $0.00006 · 1682.7 tok/s"
+    assert mask_timings({"d": [status]}) == {
+        "d": ["<duration> · 12 in · 12 out · $0.00006 · <rate>"]
+    }
+    real = Observed(api_events=[{"type": "status", "data": {"description": status}}])
+    fake = Observed(
+        api_events=[{"type": "status", "data": {"description": status.replace("0.02", "0.05")}}]
+    )
+    assert compare(real, fake) == []
+    fake.api_events[0]["data"]["description"] = status.replace("12 in", "13 in")
+    assert compare(real, fake)  # token counts are not timings: still compared
