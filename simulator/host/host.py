@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from typing import Any
 from starlette.responses import StreamingResponse
 
 from simulator.host import call as C
-from simulator.host.jsoncodec import dumps
 from simulator.host.loader import LoadedFunction, default_function_id, load_function
 from simulator.host.models import list_models
 from simulator.host.output import (
@@ -34,6 +32,7 @@ from simulator.host.output import (
 )
 from simulator.host.reduce import Reducer, SSEParser, host_events
 from simulator.host.tasks import TASK_ENDPOINTS, endpoint_of, parse_task_output, task_body
+from simulator.host.toolloop import message_error, round_result, run_tool_calls
 from simulator.host.transcript import Transcript
 
 
@@ -343,15 +342,15 @@ class FakeHost:
             round_items = timeline.items[start:]
             if not ui or any(kind == "failed" for kind, _ in round_items):
                 break
-            calls, text = _round_result(round_items, params)
+            calls, text = round_result(round_items, params)
             if not calls:
                 break
             if round_no == max_tool_rounds:  # the UI path's iteration limit
                 limit = f"Tool-call limit reached ({max_tool_rounds} iterations)."
-                timeline.items.append(("event", _message_error(limit)))
+                timeline.items.append(("event", message_error(limit)))
                 break
             # The UI path's native tool loop: run the calls, then call the pipe again.
-            form["messages"] = form["messages"] + await _run_tool_calls(calls, text, prepared)
+            form["messages"] = form["messages"] + await run_tool_calls(calls, text, prepared)
             form["stream"] = True
         assert transcript is not None
         transcript.timeline = list(timeline.items)
@@ -380,7 +379,7 @@ class FakeHost:
                     for payload in parser.feed(data):
                         add(payload)
             except Exception as exc:  # UI path only: the message gets the error, no content
-                items.append(("event", _message_error(str(exc), done=True)))
+                items.append(("event", message_error(str(exc), done=True)))
                 items.append(("failed", str(exc)))
             for payload in parser.close():
                 add(payload)
@@ -454,52 +453,6 @@ class FakeHost:
         )
         arguments = C.select_arguments(fn, form, reserved, user)
         return PreparedCall(fn, form["model"], False, form, meta, arguments, timeline, caller, [])
-
-
-def _message_error(content: str, *, done: bool = False) -> dict[str, Any]:
-    """`chat:message:error`; the turn-level failure handler in main.py adds `done: True`."""
-    data: dict[str, Any] = {"error": {"content": content}}
-    if done:
-        data["done"] = True
-    return {"type": "chat:message:error", "data": data}
-
-
-def _round_result(items: list[tuple[str, Any]], params: dict | None) -> tuple[list[dict], str]:
-    """The tool calls and the text one round streamed."""
-    reducer = Reducer((params or {}).get("reasoning_tags"), derive_host_events=False)
-    for kind, item in items:
-        if kind == "chunk":
-            reducer.chunk(item)
-    message = reducer.result()
-    return [c for c in message.tool_calls if c["function"]["name"]], message.content
-
-
-def tool_result_content(result: Any) -> str:
-    """`middleware.tool_result_content`: '' for falsy, JSON for dicts and lists, else str."""
-    if not result:
-        return ""
-    if isinstance(result, dict | list):
-        return dumps(result)
-    return str(result)
-
-
-async def _run_tool_calls(calls: list[dict], text: str, prepared: PreparedCall) -> list[dict]:
-    """Run one round's calls; return the assistant message and the tool results."""
-    tools = prepared.metadata.get("tools") or {}
-    results = []
-    for call in calls:
-        name = call["function"]["name"]
-        if name not in tools:
-            content = f'Error: Tool "{name}" not found.'
-        else:
-            try:
-                args = json.loads(call["function"]["arguments"] or "{}")
-                content = tool_result_content(await tools[name]["callable"](**args))
-            except Exception as exc:
-                content = f"Error: {exc}"
-        results.append({"role": "tool", "tool_call_id": call["id"], "content": content})
-    calls = [{"id": c["id"], "type": "function", "function": dict(c["function"])} for c in calls]
-    return [{"role": "assistant", "content": text, "tool_calls": calls}, *results]
 
 
 def _finish(transcript: Transcript, params: dict | None) -> Transcript:
