@@ -37,7 +37,7 @@ def test_frontmatter_keys_from_a_first_line_of_triple_quotes(host_pipe):
     ['"""title: x', "r'''", "'''", "# comment", 'r"""'],
 )
 def test_frontmatter_needs_a_bare_triple_quote_first_line(first_line):
-    assert extract_frontmatter(f"{first_line}\ntitle: Y\n\"\"\"\n") == {}
+    assert extract_frontmatter(f'{first_line}\ntitle: Y\n"""\n') == {}
 
 
 def test_frontmatter_stops_at_the_closing_quotes():
@@ -153,3 +153,23 @@ def test_add_function_needs_a_path_or_an_id():
         host.add_function()
     with pytest.raises(ValueError, match="function_id"):
         host.add_function(content="class Pipe:\n    pass\n")
+
+
+async def test_one_instance_serves_concurrent_calls_until_the_source_changes(make_host, host_pipe):
+    import asyncio
+
+    host = make_host("instance_pipe", function_id="inst", valves={"DELAY_MS": 20})
+    ask = [{"role": "user", "content": "x"}]
+    first, second = await asyncio.gather(host.chat(ask), host.chat(ask))
+    ids = {t.message.content.split()[1] for t in (first, second)}
+    assert len(ids) == 1  # the same Pipe instance, shared by concurrent requests
+    assert host.function("inst").instance.calls == 2
+    content = host_pipe("instance_pipe").read_text()
+    host.update_function("inst", content)  # unchanged source: same instance
+    assert host.function("inst").instance.calls == 2
+    host.update_function("inst", content + "\n# v2\n")
+    third = await host.chat(ask)
+    assert third.message.content.split()[1] not in ids
+    assert third.message.content.endswith("calls=1")
+    # Stored valves survive the code update.
+    assert host.function("inst").instance.valves.DELAY_MS == 20

@@ -13,7 +13,7 @@ import time
 import typing
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -70,7 +70,7 @@ class HostUser:
     name: str = "Test User"
     role: str = "user"
     username: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] | None = None
     info: dict[str, Any] | None = None
     oauth: dict[str, Any] | None = None
     oauth_token: dict[str, Any] | None = None  # what `__oauth_token__` carries (SSO only)
@@ -83,17 +83,21 @@ class HostUser:
             "username": self.username,
             "role": self.role,
             "name": self.name,
-            "profile_image_url": "/user.png",
+            "profile_image_url": f"/api/v1/users/{self.id}/profile/image",
             "profile_banner_image_url": None,
             "bio": None,
             "gender": None,
             "date_of_birth": None,
             "timezone": None,
+            "presence_state": None,
             "status_emoji": None,
             "status_message": None,
             "status_expires_at": None,
             "info": copy.deepcopy(self.info),
-            "settings": copy.deepcopy(self.settings),
+            # UserSettings: `ui` plus any extra keys (user valves live in settings.functions).
+            "settings": None
+            if self.settings is None
+            else {"ui": {}, **copy.deepcopy(self.settings)},
             "oauth": copy.deepcopy(self.oauth),
             "scim": None,
             "last_active_at": self.created_at,

@@ -115,6 +115,13 @@ class FakeHost:
         self.models_cache.clear()
         return fn
 
+    def update_function(self, function_id: str, content: str) -> LoadedFunction:
+        """`/functions/id/{id}/update`: re-exec (new instance) only when the source changed."""
+        fn = self.function(function_id)
+        fn.reload(content)
+        self.app_state.FUNCTIONS[fn.id] = fn.instance
+        return fn
+
     def function(self, function_id: str) -> LoadedFunction:
         try:
             return self.functions[function_id]
