@@ -81,6 +81,8 @@ def bind_request(ctx: RequestContext) -> None:
 class RequestContextFilter(logging.Filter):
     """Adds request fields to records and redacts secrets from the message."""
 
+    openrouter_pipe_filter = True  # recognised across reloads of the function module
+
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = _current_request.get()
         record.request_id = ctx.request_id if ctx else "-"
@@ -100,6 +102,10 @@ class RequestContextFilter(logging.Filter):
 def get_logger() -> logging.Logger:
     """The pipe's logger; the context filter is attached once."""
     logger = logging.getLogger(LOGGER_NAME)
-    if not any(isinstance(f, RequestContextFilter) for f in logger.filters):
+    if not any(type(f) is RequestContextFilter for f in logger.filters):
+        # Open WebUI re-executes the module when the function changes: drop the filter of the
+        # previous copy (it reads a stale context variable) before adding this one.
+        for old in [f for f in logger.filters if getattr(f, "openrouter_pipe_filter", False)]:
+            logger.removeFilter(old)
         logger.addFilter(RequestContextFilter())
     return logger

@@ -10,7 +10,6 @@ been shown to the user; the stream always ends with either a finish chunk or an 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from .admission import AdmissionController
 from .coalesce import REASONING, DeltaCoalescer
 from .errors import ErrorKind, PipeError, SupportContacts, new_error_id, render_error
 from .logs import RequestContext, bind_request, get_logger, request_scope
+from .reader import END, TIMEOUT, BackgroundReader
 from .report import ChunkFactory, final_status_line
 from .stream import ResponseAccumulator, RunOutcome, absorb_result, status_event
 from .upstream import ResponsesClient, retry_delay
@@ -165,59 +165,31 @@ class ChatRun:
         """Batches -> coalesced chunks. Waits for more upstream data only until the coalescing
         deadline, so a pause upstream never holds back what already arrived."""
         coalescer = DeltaCoalescer(self.policy.coalesce_window, COALESCE_MAX_CHARS)
-        iterator = batches.__aiter__()
-        pending: asyncio.Future | None = None
+        reader = BackgroundReader(batches.__aiter__())
         try:
             while True:
                 if coalescer.due():
                     for chunk in self._flush(coalescer):
                         yield chunk
                     continue
-                if pending is None and not coalescer.has_data:
-                    try:
-                        batch = await iterator.__anext__()
-                    except StopAsyncIteration:
-                        break
-                else:
-                    # Something is buffered: wait for more data only until its deadline. The
-                    # read keeps running in `pending` across flushes (never two reads at once).
-                    if pending is None:
-                        pending = asyncio.ensure_future(iterator.__anext__())
-                    timeout = (
-                        max(0.0, coalescer.deadline - time.monotonic())
-                        if coalescer.has_data
-                        else None
-                    )
-                    done, _ = await asyncio.wait((pending,), timeout=timeout)
-                    if not done:
-                        for chunk in self._flush(coalescer):
-                            yield chunk
-                        continue
-                    future, pending = pending, None
-                    try:
-                        batch = future.result()
-                    except StopAsyncIteration:
-                        break
+                timeout = (
+                    max(0.0, coalescer.deadline - time.monotonic()) if coalescer.has_data else None
+                )
+                batch = await reader.next(timeout)
+                if batch is END:
+                    break
+                if batch is TIMEOUT:
+                    continue  # the deadline passed: `due()` flushes what is held
                 segments, events = acc.feed(batch)
                 for event in events:
                     await self.emit(event)
                 for kind, text in segments:
                     coalescer.add(kind, text)
-                if coalescer.due():
-                    for chunk in self._flush(coalescer):
-                        yield chunk
             if coalescer.has_data:
                 for chunk in self._flush(coalescer):
                     yield chunk
         finally:
-            if pending is not None:
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
+            await reader.aclose()
 
     def _flush(self, coalescer: DeltaCoalescer) -> list[dict[str, Any]]:
         out = []

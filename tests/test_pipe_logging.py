@@ -23,7 +23,8 @@ def test_records_carry_request_context(caplog):
         ):
             logger.info("inside with key sk-or-v1-secret")
         logger.info("outside")
-    inside, outside = caplog.records[-2], caplog.records[-1]
+    inside = next(r for r in caplog.records if "inside with key" in r.getMessage())
+    outside = next(r for r in caplog.records if r.getMessage() == "outside")
     assert inside.request_id == "r123" and inside.user_id == "u9" and inside.chat_id == "c7"
     assert "[req=r123 user=u9 chat=c7]" in inside.getMessage()
     assert "secret" not in inside.getMessage()
@@ -40,3 +41,21 @@ async def test_error_logs_have_error_id_and_no_key(openrouter_sim, caplog):
     assert "user=user-1 chat=chat-1" in messages
     assert openrouter_sim.api_key not in messages
     assert openrouter_sim.api_key not in out.text
+
+
+def test_reloaded_module_replaces_the_old_filter(caplog):
+    """Open WebUI re-executes the function file on every change; one filter must remain."""
+    import importlib
+
+    import pipe.logs as logs_module
+
+    get_logger()
+    reloaded = importlib.reload(logs_module)
+    logger = reloaded.get_logger()
+    ours = [f for f in logger.filters if getattr(f, "openrouter_pipe_filter", False)]
+    assert len(ours) == 1 and type(ours[0]) is reloaded.RequestContextFilter
+    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+        with reloaded.request_scope(reloaded.RequestContext(request_id="after-reload")):
+            logger.info("reloaded")
+    record = next(r for r in caplog.records if "reloaded" in r.getMessage())
+    assert record.request_id == "after-reload"

@@ -1,0 +1,184 @@
+"""`orsim bench pipe`: what the pipe costs on top of a bare streaming client.
+
+One fake OpenRouter (in-process, loopback, background thread) serves the same scripted stream
+to two consumers, alternated round by round in one run:
+
+- baseline: a shared httpx.AsyncClient, `aiter_lines`, one `json.loads` per event, yield the
+  text of each delta (the least any client must do);
+- pipe: `Pipe().pipe(body, __user__, __metadata__, __event_emitter__)` exactly as Open WebUI
+  calls it, consuming the generator it returns.
+
+Reported: CPU seconds of the consuming thread (`time.thread_time`, so the simulator's own
+thread is excluded) per 1,000 streamed events, and time to first text added by the pipe (p50
+over many short streams). Targets: <= 1.5x the baseline's CPU, < 2 ms added TTFT p50.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from typing import Any
+
+import httpx
+
+from pipe import Pipe
+from pipe.runtime import close_runtimes
+from simulator.openrouter.server import SimServer
+from simulator.openrouter.synth import build_events, encode_event
+
+MODEL = "openai/gpt-4o-mini"
+BODY_MODEL = "openrouter.openai.gpt-4o-mini"
+CPU_TARGET = 1.5
+TTFT_TARGET_MS = 2.0
+
+
+def _script(words: int, seed: int) -> dict[str, Any]:
+    return {"model": MODEL, "seed": seed, "text": " ".join(f"word{i}" for i in range(words))}
+
+
+def _count_events(script: dict[str, Any]) -> int:
+    from simulator.openrouter.synth import Script
+
+    return len(build_events(Script(**script)))
+
+
+async def _noop_emitter(event: dict[str, Any]) -> None:
+    encode_event(event)  # what a host does with it: serialise once
+
+
+async def _baseline(
+    client: httpx.AsyncClient, sim: SimServer, stream_first: asyncio.Event | None = None
+) -> int:
+    chars = 0
+    async with client.stream(
+        "POST",
+        f"{sim.base_url}/responses",
+        json={"model": MODEL, "input": "bench", "stream": True},
+        headers={"Authorization": f"Bearer {sim.api_key}"},
+    ) as response:
+        async for line in response.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            data = line[6:]
+            if data == "[DONE]":
+                break
+            event = json.loads(data)
+            if event.get("type") == "response.output_text.delta":
+                if stream_first is not None and not stream_first.is_set():
+                    stream_first.set()
+                chars += len(event["delta"])
+    return chars
+
+
+async def _through_pipe(pipe: Pipe, stream_first: asyncio.Event | None = None) -> int:
+    body = {"model": BODY_MODEL, "messages": [{"role": "user", "content": "bench"}], "stream": True}
+    gen = await pipe.pipe(
+        body=body,
+        __user__={"id": "bench-user", "valves": Pipe.UserValves()},
+        __metadata__={"chat_id": "c", "message_id": "m", "session_id": "s"},
+        __event_emitter__=_noop_emitter,
+    )
+    chars = 0
+    async for chunk in gen:
+        delta = chunk["choices"][0]["delta"] if chunk.get("choices") else {}
+        text = delta.get("content")
+        if text:
+            if stream_first is not None and not stream_first.is_set():
+                stream_first.set()
+            chars += len(text)
+    return chars
+
+
+async def _timed_first(run, *args) -> float:
+    first = asyncio.Event()
+    start = time.perf_counter()
+    task = asyncio.create_task(run(*args, stream_first=first))
+    await first.wait()
+    ttft = time.perf_counter() - start
+    await task
+    return ttft
+
+
+async def _bench(
+    events_target: int, rounds: int, tps: float | None, ttft_samples: int
+) -> dict[str, Any]:
+    with SimServer() as sim:
+        pipe = Pipe()
+        pipe.valves = Pipe.Valves(
+            BASE_URL=sim.base_url, API_KEY=sim.api_key, SHOW_FINAL_USAGE_STATUS=True
+        )
+        long_script = _script(max(10, events_target - 10), seed=1)
+        n_events = _count_events(long_script)
+        pacing = {"tps": tps} if tps else {}
+        async with httpx.AsyncClient(timeout=60) as client:
+            await pipe.pipes()  # warm: catalog cached, client pooled (steady state)
+            sim.enqueue({"script": long_script, **pacing})
+            await _through_pipe(pipe)
+            sim.enqueue({"script": long_script, **pacing})
+            await _baseline(client, sim)
+            cpu: dict[str, list[float]] = {"baseline": [], "pipe": []}
+            for _ in range(rounds):
+                for name in ("baseline", "pipe"):
+                    sim.enqueue({"script": long_script, **pacing})
+                    t0 = time.thread_time()
+                    if name == "pipe":
+                        chars = await _through_pipe(pipe)
+                    else:
+                        chars = await _baseline(client, sim)
+                    cpu[name].append(time.thread_time() - t0)
+                    assert chars > 0
+            ttft: dict[str, list[float]] = {"baseline": [], "pipe": []}
+            short = _script(20, seed=2)
+            for _ in range(ttft_samples):
+                for name in ("baseline", "pipe"):
+                    sim.enqueue({"script": short})
+                    if name == "pipe":
+                        ttft[name].append(await _timed_first(_through_pipe, pipe))
+                    else:
+                        ttft[name].append(await _timed_first(_baseline, client, sim))
+        await close_runtimes()
+    per_k = {k: statistics.median(v) / n_events * 1000 for k, v in cpu.items()}
+    ttft_p50 = {k: statistics.median(v) * 1000 for k, v in ttft.items()}
+    return {
+        "events_per_stream": n_events,
+        "rounds": rounds,
+        "tps": tps,
+        "cpu_ms_per_1k_events": {k: v * 1000 for k, v in per_k.items()},
+        "cpu_ratio": per_k["pipe"] / per_k["baseline"],
+        "ttft_p50_ms": ttft_p50,
+        "ttft_added_p50_ms": ttft_p50["pipe"] - ttft_p50["baseline"],
+        "ttft_added_samples_ms": statistics.median(
+            [p - b for p, b in zip(ttft["pipe"], ttft["baseline"], strict=True)]
+        )
+        * 1000,
+    }
+
+
+def run(
+    events: int = 1000, rounds: int = 5, tps: float | None = 2000.0, ttft_samples: int = 40
+) -> dict[str, Any]:
+    return asyncio.run(_bench(events, rounds, tps, ttft_samples))
+
+
+def cli_main(events: int, rounds: int, tps: float, ttft_samples: int, json_out: str | None) -> int:
+    result = run(events, rounds, tps if tps > 0 else None, ttft_samples)
+    cpu = result["cpu_ms_per_1k_events"]
+    pacing = f"paced at {result['tps']:g} tok/s" if result["tps"] else "burst (instant)"
+    print(f"stream: {result['events_per_stream']} events, {pacing}, {result['rounds']} rounds each")
+    print(
+        f"CPU per 1,000 events   baseline {cpu['baseline']:.2f} ms   pipe {cpu['pipe']:.2f} ms   "
+        f"ratio {result['cpu_ratio']:.2f}x (target <= {CPU_TARGET}x)"
+    )
+    ttft = result["ttft_p50_ms"]
+    print(
+        f"TTFT p50               baseline {ttft['baseline']:.2f} ms   pipe {ttft['pipe']:.2f} ms   "
+        f"added {result['ttft_added_p50_ms']:.2f} ms (target < {TTFT_TARGET_MS} ms)"
+    )
+    ok = result["cpu_ratio"] <= CPU_TARGET and result["ttft_added_p50_ms"] < TTFT_TARGET_MS
+    print("targets met" if ok else "TARGETS MISSED")
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as fh:
+            json.dump(result, fh, indent=2)
+    return 0 if ok else 1
