@@ -25,6 +25,7 @@ from simulator.owui_live.bench_pipes import BARE_PIPE, COALESCING_PIPE
 
 BARE_ID = "bench_bare"
 CANDIDATE_ID = "bench_candidate"
+EXPORTED_DEFAULT_MODEL = "openai.gpt-4o-mini"  # sub-model of the exported manifold
 WORD = "tok"  # " tok" is one delta of one token for the simulator's pacing
 
 
@@ -251,25 +252,57 @@ def cli_main(
     scenarios: str,
     json_out: str | None,
 ) -> int:
-    """The body of `orsim bench openwebui`; returns the exit code."""
+    """The body of `orsim bench openwebui`; returns the exit code. Without `--function` the
+    candidate is the production pipe, exported now (`orsim export-function`)."""
+    import tempfile
+
     try:
-        config = BenchConfig(
-            function=Path(function) if function else COALESCING_PIPE,
-            deltas=deltas,
-            rounds=rounds,
-            concurrency=concurrency,
-            paced_tps=tps,
-            candidate_model=candidate_model,
-            candidate_valves=parse_valves(valves),
-            scenarios=tuple(s.strip() for s in scenarios.split(",") if s.strip()),
-        )
-        unknown = [s for s in config.scenarios if s not in BenchConfig.scenarios]
-        if unknown:
-            raise BenchError(
-                f"unknown scenario(s) {unknown}; choose from {list(BenchConfig.scenarios)}"
+        with tempfile.TemporaryDirectory(prefix="orsim-bench-") as tmp:
+            if function is None:
+                function = str(export_candidate(Path(tmp)))
+                candidate_model = candidate_model or EXPORTED_DEFAULT_MODEL
+            return _cli_run(
+                function,
+                deltas,
+                rounds,
+                concurrency,
+                tps,
+                candidate_model,
+                valves,
+                scenarios,
+                json_out,
             )
-        run(config, json_out=Path(json_out) if json_out else None)
     except BenchError as exc:
         print(f"bench openwebui: {exc}")
         return 2
+
+
+def export_candidate(directory: Path) -> Path:
+    from simulator.export import ExportError, export_function
+
+    try:
+        return export_function(directory / "openrouter_responses_pipe.py")
+    except ExportError as exc:
+        raise BenchError(f"could not export the production pipe: {exc}") from exc
+
+
+def _cli_run(
+    function, deltas, rounds, concurrency, tps, candidate_model, valves, scenarios, json_out
+) -> int:
+    config = BenchConfig(
+        function=Path(function),
+        deltas=deltas,
+        rounds=rounds,
+        concurrency=concurrency,
+        paced_tps=tps,
+        candidate_model=candidate_model,
+        candidate_valves=parse_valves(valves),
+        scenarios=tuple(s.strip() for s in scenarios.split(",") if s.strip()),
+    )
+    unknown = [s for s in config.scenarios if s not in BenchConfig.scenarios]
+    if unknown:
+        raise BenchError(
+            f"unknown scenario(s) {unknown}; choose from {list(BenchConfig.scenarios)}"
+        )
+    run(config, json_out=Path(json_out) if json_out else None)
     return 0

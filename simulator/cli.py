@@ -23,6 +23,20 @@ app.add_typer(bench_app, name="bench")
 # Commands are registered below, one block per command.
 
 
+@bench_app.command("pipe")
+def bench_pipe_cmd(
+    events: int = typer.Option(1000, "--events", help="Events per streamed answer."),
+    rounds: int = typer.Option(5, "--rounds", help="Alternating baseline/pipe rounds."),
+    tps: float = typer.Option(2000.0, "--tps", help="Upstream pacing in tokens/s (0: burst)."),
+    ttft_samples: int = typer.Option(40, "--ttft-samples", help="Short streams for TTFT p50."),
+    json_out: str = typer.Option(None, "--json", help="Also write the results as JSON here."),
+) -> None:
+    """Pipe CPU per 1,000 streamed events vs a bare httpx client, and TTFT added by the pipe."""
+    from simulator.bench_pipe import cli_main
+
+    raise typer.Exit(cli_main(events, rounds, tps, ttft_samples, json_out))
+
+
 @app.command("run")
 def run_cmd(
     paths: list[str] = typer.Argument(None, help="Scenario files or folders (default: scenarios/)."),
@@ -95,7 +109,7 @@ def bench_simulator_cmd(
 @bench_app.command("openwebui")
 def bench_openwebui_cmd(
     function: str = typer.Option(
-        None, "--function", help="Candidate function file (default: a coalescing test pipe)."
+        None, "--function", help="Candidate function file (default: the exported production pipe)."
     ),
     deltas: int = typer.Option(2000, "--deltas", help="Text deltas per streamed answer."),
     rounds: int = typer.Option(5, "--rounds", help="Alternating bare/candidate rounds per scenario."),

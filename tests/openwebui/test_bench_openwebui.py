@@ -79,4 +79,7 @@ def test_cli_rejects_bad_input_before_starting_anything(tmp_path, capsys):
     assert "unknown scenario" in capsys.readouterr().out
     assert cli_main(str(tmp_path / "missing.py"), valves=[], scenarios="burst/seq", **args) == 2
     assert "not found" in capsys.readouterr().out
-    assert cli_main(None, valves=["oops"], scenarios="burst/seq", **args) == 2
+    assert (
+        cli_main(str(PIPES / "plain_pipe.py"), valves=["oops"], scenarios="burst/seq", **args) == 2
+    )
+    assert "KEY=VALUE" in capsys.readouterr().out

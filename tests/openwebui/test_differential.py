@@ -65,21 +65,10 @@ CONVERSATIONS = [
     ),
 ]
 
-MID_STREAM_GAP = (
-    "UI path, error while iterating the pipe's generator: real stores content '' and the "
-    "exception text as error (socket chat:message:error); fake keeps the partial text and "
-    "'Chat completion stream failed'"
-)
-# Where the fake host (simulator/host) still differs from the real Open WebUI 0.12.4. Strict:
-# once the host is fixed the case passes, and xfail(strict) fails until it is removed here.
-KNOWN_GAPS = {
-    "reasoning": "usage: real adds input_tokens/output_tokens aliases to the stored usage",
-    "dict_nonstream": "usage: real adds input_tokens/output_tokens aliases to the stored usage",
-    "dict_stream": "usage: real adds input_tokens/output_tokens aliases to the stored usage",
-    "tool_call": "UI path: real runs the native tool loop even with no tools (tool-not-found output, pipe called again)",
-    "error_mid": MID_STREAM_GAP,
-    "upstream_error": MID_STREAM_GAP,  # raised before the first yield of an async generator
-}
+# Where the fake host (simulator/host) still differs from the real Open WebUI 0.12.4, as
+# {conversation name: reason}. Strict xfail: once the host is fixed the case passes, the strict
+# xfail fails, and the entry must go. The five gaps found first were fixed in 7d07aa7.
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _case(conv: Conversation):
