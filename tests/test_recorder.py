@@ -235,3 +235,26 @@ def test_orsim_record_command_prints_the_url_and_records(
         process.wait(timeout=10)
     assert len(load_cassette(out).interactions) == 1
     assert SECRET.encode() not in out.read_bytes()
+
+
+def test_concurrent_exchanges_are_all_recorded(upstream: SimServer, tmp_path: Path) -> None:
+    out = tmp_path / "rec.yaml"
+    _, server = _proxy(upstream.base_url, out)
+    names = ["text-plain", "function-call", "reasoning-then-text", "web-search-citations"]
+    with server:
+        client = openai.OpenAI(base_url=server.url + "/api/v1", api_key=SECRET, max_retries=0)
+
+        def run(name: str) -> int:
+            return len(list(client.responses.create(**_body(name), stream=True)))
+
+        threads = [threading.Thread(target=run, args=(name,)) for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    recorded = load_cassette(out).interactions
+    assert sorted(i.request.body["input"][0]["content"] for i in recorded) == sorted(
+        _body(name)["input"][0]["content"] for name in names
+    )
+    for interaction in recorded:
+        assert decode_events(interaction.response.raw_stream())[-1] == "[DONE]"
