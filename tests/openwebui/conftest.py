@@ -25,6 +25,7 @@ def skip_reason() -> str | None:
     return None
 
 
+@pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselection: no install for deselected tests
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     live = [item for item in items if item.get_closest_marker("openwebui")]
     if not live:
