@@ -1,37 +1,78 @@
 """`orsim bench pipe`: what the pipe costs on top of a bare streaming client.
 
-One fake OpenRouter (in-process, loopback, background thread) serves the same scripted stream
-to two consumers, alternated round by round in one run:
+One fake OpenRouter (its own process, on loopback, so it never competes for this process's
+GIL) serves the same scripted stream to two consumers, alternated round by round in one run:
 
 - baseline: a shared httpx.AsyncClient, `aiter_lines`, one `json.loads` per event, yield the
   text of each delta (the least any client must do);
 - pipe: `Pipe().pipe(body, __user__, __metadata__, __event_emitter__)` exactly as Open WebUI
   calls it, consuming the generator it returns.
 
-Reported: CPU seconds of the consuming thread (`time.thread_time`, so the simulator's own
-thread is excluded) per 1,000 streamed events, and time to first text added by the pipe (p50
+Reported: CPU seconds of this process per 1,000 streamed events, and time to first text added by the pipe (p50
 over many short streams). Targets: <= 1.5x the baseline's CPU, < 2 ms added TTFT p50.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
 from pipe import Pipe
 from pipe.runtime import close_runtimes
-from simulator.openrouter.server import SimServer
 from simulator.openrouter.synth import build_events, encode_event
 
 MODEL = "openai/gpt-4o-mini"
+API_KEY = "sk-or-v1-bench"
 BODY_MODEL = "openrouter.openai.gpt-4o-mini"
 CPU_TARGET = 1.5
 TTFT_TARGET_MS = 2.0
+
+
+class SimProcess:
+    """`orsim serve-openrouter` in a child process; queue answers over its control route."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "simulator.cli", "serve-openrouter", "--port", "0"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stdout.readline().strip() if self.proc.stdout else ""
+        if not line.startswith("http"):
+            self.proc.kill()
+            raise RuntimeError(f"the simulator did not start (printed {line!r})")
+        self.base_url = line
+        self.api_key = API_KEY
+        self._control = httpx.Client(base_url=line.removesuffix("/api/v1"), timeout=10)
+
+    def enqueue(self, spec: dict[str, Any]) -> None:
+        self._control.post("/_sim/queue", json=[spec]).raise_for_status()
+
+    def close(self) -> None:
+        self._control.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@contextlib.contextmanager
+def _simulator() -> Iterator[SimProcess]:
+    sim = SimProcess()
+    try:
+        yield sim
+    finally:
+        sim.close()
 
 
 def _script(words: int, seed: int) -> dict[str, Any]:
@@ -49,7 +90,7 @@ async def _noop_emitter(event: dict[str, Any]) -> None:
 
 
 async def _baseline(
-    client: httpx.AsyncClient, sim: SimServer, stream_first: asyncio.Event | None = None
+    client: httpx.AsyncClient, sim: SimProcess, stream_first: asyncio.Event | None = None
 ) -> int:
     chars = 0
     async with client.stream(
@@ -104,7 +145,7 @@ async def _timed_first(run, *args) -> float:
 async def _bench(
     events_target: int, rounds: int, tps: float | None, ttft_samples: int
 ) -> dict[str, Any]:
-    with SimServer() as sim:
+    with _simulator() as sim:
         pipe = Pipe()
         pipe.valves = Pipe.Valves(
             BASE_URL=sim.base_url, API_KEY=sim.api_key, SHOW_FINAL_USAGE_STATUS=True
@@ -122,12 +163,12 @@ async def _bench(
             for _ in range(rounds):
                 for name in ("baseline", "pipe"):
                     sim.enqueue({"script": long_script, **pacing})
-                    t0 = time.thread_time()
+                    t0 = time.process_time()
                     if name == "pipe":
                         chars = await _through_pipe(pipe)
                     else:
                         chars = await _baseline(client, sim)
-                    cpu[name].append(time.thread_time() - t0)
+                    cpu[name].append(time.process_time() - t0)
                     assert chars > 0
             ttft: dict[str, list[float]] = {"baseline": [], "pipe": []}
             short = _script(20, seed=2)

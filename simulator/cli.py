@@ -28,7 +28,7 @@ def bench_pipe_cmd(
     events: int = typer.Option(1000, "--events", help="Events per streamed answer."),
     rounds: int = typer.Option(5, "--rounds", help="Alternating baseline/pipe rounds."),
     tps: float = typer.Option(2000.0, "--tps", help="Upstream pacing in tokens/s (0: burst)."),
-    ttft_samples: int = typer.Option(40, "--ttft-samples", help="Short streams for TTFT p50."),
+    ttft_samples: int = typer.Option(60, "--ttft-samples", help="Short streams for TTFT p50."),
     json_out: str = typer.Option(None, "--json", help="Also write the results as JSON here."),
 ) -> None:
     """Pipe CPU per 1,000 streamed events vs a bare httpx client, and TTFT added by the pipe."""
