@@ -163,6 +163,12 @@ class ResponsesHandler:
                 chunks = cut_after_events(chunks, f.after_or(3))
         out_headers = {k: v for k, v in played.headers if k.lower() not in DROPPED_PLAYED_HEADERS}
         media = next((v for k, v in played.headers if k.lower() == "content-type"), None)
+        if len(chunks) == 1 and chunks[0].delay == 0:
+            # One buffered body (a JSON answer or error): headers and body in one write,
+            # which avoids a delayed-ACK stall of tens of milliseconds per replay.
+            return Response(
+                chunks[0].data, status_code=played.status, headers=out_headers, media_type=media
+            )
         return StreamingResponse(
             _timed(chunks), status_code=played.status, headers=out_headers, media_type=media
         )
