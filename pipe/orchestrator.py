@@ -149,7 +149,8 @@ class ChatRun:
         while True:
             acc = ResponseAccumulator(show_status=self.policy.show_progress)
             try:
-                async for chunk in self._pump(client.stream(request), acc):
+                may_retry = attempt < self.policy.max_retries
+                async for chunk in self._pump(client.stream(request), acc, may_retry):
                     yield chunk
             except PipeError as error:
                 if await self._retrying(attempt, error):
@@ -160,10 +161,13 @@ class ChatRun:
             return
 
     async def _pump(
-        self, batches: AsyncIterator[list], acc: ResponseAccumulator
+        self, batches: AsyncIterator[list], acc: ResponseAccumulator, may_retry: bool
     ) -> AsyncIterator[dict[str, Any]]:
         """Batches -> coalesced chunks. Waits for more upstream data only until the coalescing
-        deadline, so a pause upstream never holds back what already arrived."""
+        deadline, so a pause upstream never holds back what already arrived.
+
+        On a failure, text still held is shown first unless a retry will replace it (nothing
+        shown yet and the error is retryable), so partial answers are neither lost nor doubled."""
         coalescer = DeltaCoalescer(self.policy.coalesce_window, COALESCE_MAX_CHARS)
         reader = BackgroundReader(batches.__aiter__())
         try:
@@ -185,9 +189,16 @@ class ChatRun:
                     await self.emit(event)
                 for kind, text in segments:
                     coalescer.add(kind, text)
+                if acc.failure is not None:
+                    raise acc.failure
             if coalescer.has_data:
                 for chunk in self._flush(coalescer):
                     yield chunk
+        except PipeError as error:
+            if coalescer.has_data and (self._shown or not (error.retryable and may_retry)):
+                for chunk in self._flush(coalescer):
+                    yield chunk
+            raise
         finally:
             await reader.aclose()
 

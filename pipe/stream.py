@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .coalesce import REASONING, TEXT
-from .errors import error_from_stream
+from .errors import PipeError, error_from_stream
 from .wire import (
     AnnotationAddedEvent,
     OutputItem,
@@ -74,6 +74,7 @@ class ResponseAccumulator:
 
     def __init__(self, *, show_status: bool = True) -> None:
         self.outcome = RunOutcome()
+        self.failure: PipeError | None = None  # set by response.failed
         self._show_status = show_status
         self._text_parts: list[str] = []
         self._reasoning_parts: list[str] = []
@@ -172,11 +173,13 @@ class ResponseAccumulator:
         out.output = response.output
         if kind == "response.failed":
             err = response.error or {}
-            raise error_from_stream(
+            # Raised by the caller after this batch's deltas were taken (they may be shown).
+            self.failure = error_from_stream(
                 err.get("code"),
                 str(err.get("message") or "The model failed to answer."),
                 response.error_type,
             )
+            return
         if kind == "response.incomplete":
             out.incomplete_reason = str((response.incomplete_details or {}).get("reason") or "")
         # Items the stream never announced with output_item.done (seen with some providers).

@@ -334,3 +334,47 @@ def test_rendered_error_never_contains_the_key():
     err = PipeError(ErrorKind.AUTH, "bad key", status=401)
     text = render_error(err, error_id="abc")
     assert "sk-or" not in text and "abc" in text
+
+
+async def _one_read(parts: list[bytes], **valves):
+    from tests.pipe_helpers import GatedUpstream, gated_pipe
+
+    upstream = GatedUpstream([b"".join(parts)])
+    p = gated_pipe(upstream, **valves)
+    return upstream, await run_pipe(p, chat_body("x"))
+
+
+def _failed_stream(error_type: str, code: str = "server_error") -> list[bytes]:
+    from tests.pipe_helpers import sse_frame, text_events
+
+    events = text_events(["Hello", " world"])[:-1]
+    failed = {
+        "type": "response.failed",
+        "response": {
+            "id": "r",
+            "object": "response",
+            "status": "failed",
+            "output": [],
+            "error": {"code": code, "message": "boom"},
+            "error_type": error_type,
+        },
+    }
+    return [sse_frame(e) for e in [*events, failed]] + [b"data: [DONE]\n\n"]
+
+
+async def test_text_held_by_coalescing_is_shown_before_a_final_error():
+    upstream, out = await _one_read(
+        _failed_stream("invalid_request", code="invalid_prompt"), STREAM_COALESCE_MS=1000
+    )
+    shown, _, error = out.text.partition("\n\n")
+    assert shown == "Hello world"
+    assert "boom" in error and upstream.requests == 1
+
+
+async def test_text_held_is_dropped_when_a_retry_replaces_it():
+    upstream, out = await _one_read(
+        _failed_stream("provider_unavailable"), STREAM_COALESCE_MS=1000, MAX_RETRIES=1
+    )
+    # both attempts fail the same way: the last one shows its text once, then the error
+    assert upstream.requests == 2
+    assert out.text.count("Hello world") == 1 and "boom" in out.text
