@@ -94,7 +94,10 @@ class RequestContextFilter(logging.Filter):
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
         if ctx is not None and not getattr(record, "_pipe_prefixed", False):
-            record.msg = f"[req={ctx.request_id} user={ctx.user_id or '-'} chat={ctx.chat_id or '-'}] {record.msg}"
+            record.msg = (
+                f"[req={ctx.request_id} user={ctx.user_id or '-'} chat={ctx.chat_id or '-'} "
+                f"session={ctx.session_id or '-'}] {record.msg}"
+            )
             record._pipe_prefixed = True
         return True
 

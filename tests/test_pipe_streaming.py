@@ -255,3 +255,19 @@ async def test_function_calls_are_collected_for_the_tool_loop(openrouter_sim):
     assert sent["tools"][0]["name"] == "get_weather"
     assert out.text == ""  # no text yet: the tool loop (issue 5) continues from here
     assert out.finish_reason == "stop"
+
+
+async def test_concurrent_requests_on_one_instance_do_not_mix(openrouter_sim):
+    import asyncio
+
+    p = make_pipe(openrouter_sim, STREAM_COALESCE_MS=5)
+
+    async def one(n: int) -> tuple[int, str, list[str]]:
+        rec = Recorder()
+        out = await run_pipe(p, chat_body(f"message number {n}"), rec)
+        return n, out.text, rec.statuses()
+
+    results = await asyncio.gather(*(one(n) for n in range(25)))
+    for n, text, statuses in results:
+        assert text == f"You said: message number {n}"
+        assert len(statuses) == 1  # each request's own final status, nothing from the others
