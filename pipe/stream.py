@@ -10,6 +10,7 @@ and what did arrive as deltas is never repeated.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,7 @@ class ResponseAccumulator:
         self._streamed_text: set[str] = set()
         self._streamed_reasoning: set[str] = set()
         self._thinking_shown = False
+        self._thinking_since: float | None = None  # set while "Thinking…" is the open status
         self._seen_urls: set[str] = set()
         self._events: list[dict[str, Any]] = []
         self._segments: list[tuple[str, str]] = []
@@ -114,6 +116,10 @@ class ResponseAccumulator:
     def _text(self, item_id: str, delta: str) -> None:
         if not delta:
             return
+        if self._thinking_since is not None:  # the answer starts: close the thinking status
+            seconds = time.monotonic() - self._thinking_since
+            self._thinking_since = None
+            self._emit(status_event(f"Thought for {seconds:.1f} s", done=True))
         self._streamed_text.add(item_id)
         self._text_parts.append(delta)
         self._segments.append((TEXT, delta))
@@ -140,6 +146,7 @@ class ResponseAccumulator:
         if item.type == "reasoning":
             if added and self._show_status and not self._thinking_shown:
                 self._thinking_shown = True
+                self._thinking_since = time.monotonic()
                 self._emit(status_event("Thinking…", done=False))
             if not added:
                 self.outcome.reasoning_items.append(item)

@@ -56,6 +56,7 @@ async def test_text_and_reasoning_stream_natively(openrouter_sim):
     assert usage["cost"] == 0.00123
     statuses = rec.statuses()
     assert statuses[0] == "Thinking…"
+    assert statuses[1].startswith("Thought for ") and rec.of_type("status")[1]["data"]["done"]
     final = statuses[-1]
     assert (
         "20 in (5 cached)" in final
