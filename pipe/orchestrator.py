@@ -176,10 +176,8 @@ class ChatRun:
                     for chunk in self._flush(coalescer):
                         yield chunk
                     continue
-                timeout = (
-                    max(0.0, coalescer.deadline - time.monotonic()) if coalescer.has_data else None
-                )
-                batch = await reader.next(timeout)
+                reader.set_deadline(coalescer.deadline if coalescer.has_data else None)
+                batch = await reader.next()
                 if batch is END:
                     break
                 if batch is TIMEOUT:

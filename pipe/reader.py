@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +25,8 @@ class BackgroundReader:
         self._error: BaseException | None = None
         self._finished = False
         self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
         self._loop = asyncio.get_running_loop()
         self._task = self._loop.create_task(self._run())
 
@@ -45,18 +48,29 @@ class BackgroundReader:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def next(self, wait: float | None = None) -> Any:
-        """The next item, `TIMEOUT` after `wait` seconds without one, or `END`."""
+    def set_deadline(self, when: float | None) -> None:
+        """Make `next` return `TIMEOUT` at monotonic time `when` (None: no deadline). One timer
+        per deadline, not one per read: the deadline only moves when the consumer flushes."""
+        if when == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = when
+        if when is not None:
+            self._timer = self._loop.call_later(max(0.0, when - time.monotonic()), self._wake)
+
+    async def next(self) -> Any:
+        """The next item, `TIMEOUT` once the deadline passed without one, or `END`."""
         if not self._items and not self._finished:
+            if self._timer_at is not None and time.monotonic() >= self._timer_at:
+                return TIMEOUT
             waiter = self._loop.create_future()
             self._waiter = waiter
-            handle = self._loop.call_later(wait, self._wake) if wait is not None else None
             try:
                 await waiter
             finally:
                 self._waiter = None
-                if handle is not None:
-                    handle.cancel()
         if self._items:
             return self._items.popleft()
         if self._finished:
@@ -68,6 +82,7 @@ class BackgroundReader:
 
     async def aclose(self) -> None:
         """Stop reading and close the iterator (closes the HTTP response)."""
+        self.set_deadline(None)
         if not self._task.done():
             self._task.cancel()
         with contextlib.suppress(BaseException):

@@ -48,10 +48,21 @@ class SSEDecoder:
         lines = text.split("\n")
         self._pending = lines.pop()
         out: list[SSEMessage] = []
+        data = self._data
         for line in lines:
-            message = self._line(line)
-            if message is not None:
-                out.append(message)
+            # Inlined fast path for the two lines of almost every event: `data: ...` and "".
+            if line[:6] == "data: ":
+                data.append(line[6:])
+                self._has_data = True
+            elif not line and self._has_data:
+                out.append(SSEMessage(data[0] if len(data) == 1 else "\n".join(data), self._event))
+                data.clear()
+                self._has_data = False
+                self._event = ""
+            else:
+                message = self._line(line)
+                if message is not None:
+                    out.append(message)
         return out
 
     def flush(self) -> list[SSEMessage]:
@@ -75,7 +86,7 @@ class SSEDecoder:
                 self._event = ""
                 return None
             message = SSEMessage("\n".join(self._data), self._event)
-            self._data = []
+            self._data.clear()
             self._has_data = False
             self._event = ""
             return message
