@@ -19,7 +19,7 @@ from .admission import AdmissionController
 from .coalesce import REASONING, DeltaCoalescer
 from .errors import ErrorKind, PipeError, SupportContacts, new_error_id, render_error
 from .logs import RequestContext, bind_request, get_logger, request_scope
-from .reader import END, TIMEOUT, BackgroundReader
+from .pump import StreamPump
 from .report import ChunkFactory, final_status_line
 from .stream import ResponseAccumulator, RunOutcome, absorb_result, status_event
 from .upstream import ResponsesClient, retry_delay
@@ -169,26 +169,18 @@ class ChatRun:
         On a failure, text still held is shown first unless a retry will replace it (nothing
         shown yet and the error is retryable), so partial answers are neither lost nor doubled."""
         coalescer = DeltaCoalescer(self.policy.coalesce_window, COALESCE_MAX_CHARS)
-        reader = BackgroundReader(batches.__aiter__())
+        pump = StreamPump(batches.__aiter__(), acc, coalescer, self.emit)
         try:
             while True:
+                if pump.error is not None:  # before flushing: a retry may replace held text
+                    raise pump.error
                 if coalescer.due():
                     for chunk in self._flush(coalescer):
                         yield chunk
                     continue
-                reader.set_deadline(coalescer.deadline if coalescer.has_data else None)
-                batch = await reader.next()
-                if batch is END:
+                if pump.finished:
                     break
-                if batch is TIMEOUT:
-                    continue  # the deadline passed: `due()` flushes what is held
-                segments, events = acc.feed(batch)
-                for event in events:
-                    await self.emit(event)
-                for kind, text in segments:
-                    coalescer.add(kind, text)
-                if acc.failure is not None:
-                    raise acc.failure
+                await pump.wait()
             if coalescer.has_data:
                 for chunk in self._flush(coalescer):
                     yield chunk
@@ -198,7 +190,7 @@ class ChatRun:
                     yield chunk
             raise
         finally:
-            await reader.aclose()
+            await pump.aclose()
 
     def _flush(self, coalescer: DeltaCoalescer) -> list[dict[str, Any]]:
         out = []

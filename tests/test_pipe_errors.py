@@ -165,7 +165,9 @@ async def test_mid_stream_faults_before_output_are_retried(openrouter_sim, fault
 async def test_mid_stream_faults_after_output_keep_text_and_append_error(
     openrouter_sim, fault, title
 ):
-    openrouter_sim.enqueue({"script": {"text": LONG_TEXT}, "fault": f"{fault};after=8"})
+    # a pause before the fault lets the text reach the user first (nothing to retry then)
+    faults = f"keepalive;after=8;comments=1;seconds=0.3, {fault};after=8"
+    openrouter_sim.enqueue({"script": {"text": LONG_TEXT}, "fault": faults})
     rec = Recorder()
     out = await run_pipe(make_pipe(openrouter_sim, STREAM_COALESCE_MS=0), chat_body("x"), rec)
     shown, _, error = out.text.partition("\n\n")
