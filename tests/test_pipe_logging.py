@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from pipe.logs import LOGGER_NAME, RequestContext, get_logger, redact, request_scope
 from tests.pipe_helpers import _close_pipe_runtime, chat_body, make_pipe, run_pipe  # noqa: F401
@@ -46,11 +47,18 @@ async def test_error_logs_have_error_id_and_no_key(openrouter_sim, caplog):
 def test_reloaded_module_replaces_the_old_filter(caplog):
     """Open WebUI re-executes the function file on every change; one filter must remain."""
     import importlib
+    import types
 
     import pipe.logs as logs_module
 
     get_logger()
-    reloaded = importlib.reload(logs_module)
+    exported_source = getattr(logs_module, "__orsim_exported_source__", None)
+    if exported_source:  # the exported file: re-exec it into a fresh module, as Open WebUI does
+        reloaded = types.ModuleType("function_openrouter_reloaded")
+        sys.modules[reloaded.__name__] = reloaded
+        exec(compile(exported_source, "<exported function>", "exec"), reloaded.__dict__)
+    else:
+        reloaded = importlib.reload(logs_module)
     logger = reloaded.get_logger()
     ours = [f for f in logger.filters if getattr(f, "openrouter_pipe_filter", False)]
     assert len(ours) == 1 and type(ours[0]) is reloaded.RequestContextFilter
