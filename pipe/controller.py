@@ -215,7 +215,7 @@ class Pipe:
     ) -> Any:
         user = __user__ or {}
         metadata = __metadata__ or {}
-        valves = merge_valves(self.valves, user.get("valves"))
+        valves = merge_valves(self.valves, user.get("valves"), self.UserValves.model_fields)
         ctx = RequestContext(
             request_id=new_request_id(),
             user_id=_str(user.get("id")),

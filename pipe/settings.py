@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -14,23 +15,32 @@ INHERIT = "inherit"
 
 def user_overrides(user_valves: Any) -> dict[str, Any]:
     """Fields the user explicitly set to a real value (None and "inherit" mean: not set)."""
-    if not isinstance(user_valves, BaseModel):
+    if isinstance(user_valves, BaseModel):
+        explicit = {name: getattr(user_valves, name, None) for name in user_valves.model_fields_set}
+    elif isinstance(user_valves, dict):  # hosts that pass the stored settings as a plain dict
+        explicit = dict(user_valves)
+    else:
         return {}
     out = {}
-    for name in user_valves.model_fields_set:
-        value = getattr(user_valves, name, None)
+    for name, value in explicit.items():
         if value is None or (isinstance(value, str) and value.strip().lower() == INHERIT):
             continue
         out[name] = value
     return out
 
 
-def merge_valves(valves: ValvesT, user_valves: Any) -> ValvesT:
-    """A copy of the system valves with the user's explicit choices applied."""
-    overrides = {
-        k: v for k, v in user_overrides(user_valves).items() if k in type(valves).model_fields
-    }
-    return valves.model_copy(update=overrides) if overrides else valves
+def merge_valves(valves: ValvesT, user_valves: Any, allowed: Iterable[str]) -> ValvesT:
+    """A copy of the system valves with the user's explicit choices applied. Only `allowed`
+    names (the UserValves fields) can be overridden, so a user can never reach BASE_URL or
+    API_KEY; the result is validated, so a bad value is ignored rather than trusted."""
+    names = set(allowed) & set(type(valves).model_fields)
+    overrides = {k: v for k, v in user_overrides(user_valves).items() if k in names}
+    if not overrides:
+        return valves
+    try:
+        return type(valves).model_validate({**valves.model_dump(), **overrides})
+    except ValueError:
+        return valves
 
 
 def resolve_api_key(configured: str) -> str:

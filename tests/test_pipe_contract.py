@@ -19,9 +19,10 @@ from tests.pipe_helpers import (  # noqa: F401
 )
 
 # Under --pipe-impl=exported, the Pipe class lives in the exported file's source.
-PIPE_SOURCE = getattr(pipe_pkg, "__orsim_exported_source__", None) or (
-    Path(pipe_pkg.__path__[0]) / "controller.py"
-).read_text()
+PIPE_SOURCE = (
+    getattr(pipe_pkg, "__orsim_exported_source__", None)
+    or (Path(pipe_pkg.__path__[0]) / "controller.py").read_text()
+)
 
 
 def test_valves_are_nested_literally_in_the_pipe_class():
@@ -148,3 +149,25 @@ async def test_user_valves_override_only_what_user_set(openrouter_sim):
     assert sent["reasoning"] == {"effort": "low", "summary": "detailed"}
     await run_pipe(p, chat_body("b", model="openai.o4-mini"), __user__=user())
     assert openrouter_sim.requests_to("/responses")[-1]["body"]["reasoning"]["effort"] == "high"
+
+
+def test_merge_valves_rules():
+    from pipe.settings import merge_valves
+
+    allowed = Pipe.UserValves.model_fields
+    system = Pipe.Valves(
+        REASONING_EFFORT="high", SHOW_FINAL_USAGE_STATUS=False, API_KEY="sk-or-admin"
+    )
+    assert merge_valves(system, Pipe.UserValves(), allowed) is system
+    none_set = merge_valves(system, Pipe.UserValves(REASONING_EFFORT=None), allowed)
+    assert none_set.REASONING_EFFORT == "high"
+    merged = merge_valves(system, Pipe.UserValves(REASONING_EFFORT="low"), allowed)
+    assert merged.REASONING_EFFORT == "low" and merged.SHOW_FINAL_USAGE_STATUS is False
+    assert merge_valves(system, {"REASONING_EFFORT": "Inherit"}, allowed).REASONING_EFFORT == "high"
+    shown = merge_valves(system, {"SHOW_FINAL_USAGE_STATUS": True}, allowed)
+    assert shown.SHOW_FINAL_USAGE_STATUS is True and shown.API_KEY == "sk-or-admin"
+    assert merge_valves(system, {"REASONING_EFFORT": "bogus"}, allowed) is system  # invalid
+    # a user can never reach system-only valves, even through a plain dict
+    hijack = merge_valves(system, {"API_KEY": "x", "BASE_URL": "http://evil.test"}, allowed)
+    assert hijack.API_KEY == "sk-or-admin" and hijack.BASE_URL == system.BASE_URL
+    assert merge_valves(system, None, allowed) is system
