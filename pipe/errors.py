@@ -203,6 +203,8 @@ def error_from_http(status: int, body: Any, headers: dict[str, str] | None = Non
         details["provider"] = str(metadata["provider_name"])
     if availability.get("code"):
         details["availability"] = str(availability["code"])
+    if headers.get("x-generation-id"):
+        details["generation_id"] = headers["x-generation-id"]
     return PipeError(
         kind_for_status(status),
         message,
@@ -283,6 +285,10 @@ def render_error(
         detail_lines.append("reasons: " + ", ".join(error.details["reasons"]))
     if error.details.get("flagged_input"):
         detail_lines.append(f"flagged: “{error.details['flagged_input']}”")
+    if error.details.get("generation_id"):  # what OpenRouter support asks for
+        detail_lines.append(f"generation `{error.details['generation_id']}`")
+    elif error.details.get("response_id"):
+        detail_lines.append(f"response `{error.details['response_id']}`")
     values = {
         "title": title,
         "message": error.message.strip(),

@@ -186,6 +186,8 @@ class ResponseAccumulator:
                 str(err.get("message") or "The model failed to answer."),
                 response.error_type,
             )
+            if response.id:
+                self.failure.details["response_id"] = response.id
             return
         if kind == "response.incomplete":
             out.incomplete_reason = str((response.incomplete_details or {}).get("reason") or "")

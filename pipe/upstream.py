@@ -94,6 +94,12 @@ def _transport_error(exc: httpx.HTTPError, started: bool) -> PipeError:
     return PipeError(ErrorKind.CONNECTION, f"request to OpenRouter failed ({name})")
 
 
+def _with_generation(error: PipeError, generation: str) -> PipeError:
+    if generation:
+        error.details.setdefault("generation_id", generation)
+    return error
+
+
 async def _error_body(response: httpx.Response) -> object:
     raw = await response.aread()
     try:
@@ -139,6 +145,7 @@ class ResponsesClient:
         started = False
         terminal = False
         last_error: ErrorEvent | None = None
+        generation = ""
         try:
             async with self._client.stream(
                 "POST",
@@ -152,6 +159,7 @@ class ResponsesClient:
                         response.status_code, await _error_body(response), dict(response.headers)
                     )
                 started = True
+                generation = response.headers.get("x-generation-id", "")
                 decoder = SSEDecoder()
                 done = False
                 chunks = response.aiter_bytes()
@@ -181,13 +189,15 @@ class ResponsesClient:
                     if batch:
                         yield batch
         except httpx.HTTPError as exc:
-            raise _transport_error(exc, started) from exc
+            raise _with_generation(_transport_error(exc, started), generation) from exc
         except EventDecodeError as exc:
-            raise PipeError(ErrorKind.STREAM_ERROR, str(exc), retryable=True) from exc
+            error = PipeError(ErrorKind.STREAM_ERROR, str(exc), retryable=True)
+            raise _with_generation(error, generation) from exc
         if not terminal:
             if last_error is not None:
                 code, message = last_error.resolved()
-                raise error_from_stream(code, message)
-            raise PipeError(
+                raise _with_generation(error_from_stream(code, message), generation)
+            cut = PipeError(
                 ErrorKind.STREAM_CUT, "the stream ended before the response was complete"
             )
+            raise _with_generation(cut, generation)

@@ -380,3 +380,21 @@ async def test_text_held_is_dropped_when_a_retry_replaces_it():
     # both attempts fail the same way: the last one shows its text once, then the error
     assert upstream.requests == 2
     assert out.text.count("Hello world") == 1 and "boom" in out.text
+
+
+async def test_errors_name_the_generation_or_response_for_support(openrouter_sim):
+    openrouter_sim.enqueue({"script": {"text": LONG_TEXT}, "fault": "disconnect;after=3"})
+    out = await run_pipe(make_pipe(openrouter_sim, MAX_RETRIES=0), chat_body("x"))
+    assert re.search(r"generation `gen-[0-9a-f]+`", out.text), out.text
+    openrouter_sim.enqueue(
+        {
+            "script": {"text": LONG_TEXT},
+            "fault": "failed;after=3;error_type=invalid_request;code=invalid_prompt",
+        }
+    )
+    out = await run_pipe(make_pipe(openrouter_sim, MAX_RETRIES=0), chat_body("x"))
+    assert re.search(r"response `resp_[0-9a-f]+`", out.text), out.text
+    err = error_from_http(
+        502, {"error": {"code": 502, "message": "x"}}, {"X-Generation-Id": "gen-abc"}
+    )
+    assert "generation `gen-abc`" in render_error(err, error_id="1")
