@@ -10,6 +10,7 @@ Retry decisions are taken by the caller (only it knows whether the user saw outp
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -54,6 +55,10 @@ class UpstreamConfig:
         }
         headers.update(self.attribution)
         return headers
+
+
+# A stream that sends only keep-alive comments for this many read timeouts is ended.
+STALL_FACTOR = 2
 
 
 def attribution_headers(referer: str, title: str) -> dict[str, str]:
@@ -162,6 +167,8 @@ class ResponsesClient:
                 generation = response.headers.get("x-generation-id", "")
                 decoder = SSEDecoder()
                 done = False
+                stall_limit = STALL_FACTOR * self._config.read_timeout
+                last_event = time.monotonic()
                 chunks = response.aiter_bytes()
                 async for chunk in chunks:
                     batch: list[StreamEvent] = []
@@ -176,7 +183,14 @@ class ResponsesClient:
                             last_error = event
                         batch.append(event)
                     if batch:
+                        last_event = time.monotonic()
                         yield batch
+                    elif time.monotonic() - last_event > stall_limit:
+                        # Keep-alive comments only: alive, but not answering. End it.
+                        raise PipeError(
+                            ErrorKind.READ_TIMEOUT,
+                            f"only keep-alives from OpenRouter for over {stall_limit:g}s",
+                        )
                     if done:
                         break
                 else:

@@ -198,7 +198,7 @@ async def test_read_timeout_while_waiting_for_headers(openrouter_sim):
 
 async def test_keepalive_comments_keep_a_quiet_stream_alive(openrouter_sim):
     openrouter_sim.enqueue(
-        {"script": {"text": "patient"}, "fault": "keepalive;after=2;comments=6;seconds=0.9"}
+        {"script": {"text": "patient"}, "fault": "keepalive;after=2;comments=6;seconds=0.6"}
     )
     out = await run_pipe(
         make_pipe(openrouter_sim, READ_TIMEOUT_SECONDS=0.5, MAX_RETRIES=0), chat_body("x")
@@ -398,3 +398,13 @@ async def test_errors_name_the_generation_or_response_for_support(openrouter_sim
         502, {"error": {"code": 502, "message": "x"}}, {"X-Generation-Id": "gen-abc"}
     )
     assert "generation `gen-abc`" in render_error(err, error_id="1")
+
+
+async def test_keepalives_forever_do_not_hang_the_stream(openrouter_sim):
+    openrouter_sim.enqueue(
+        {"script": {"text": "never"}, "fault": "keepalive;after=2;comments=40;seconds=4"}
+    )
+    p = make_pipe(openrouter_sim, READ_TIMEOUT_SECONDS=0.3, MAX_RETRIES=0)
+    out = await run_pipe(p, chat_body("x"))
+    assert_error_message(out.text, "stopped sending data")
+    assert "only keep-alives" in out.text
