@@ -171,3 +171,14 @@ def test_merge_valves_rules():
     hijack = merge_valves(system, {"API_KEY": "x", "BASE_URL": "http://evil.test"}, allowed)
     assert hijack.API_KEY == "sk-or-admin" and hijack.BASE_URL == system.BASE_URL
     assert merge_valves(system, None, allowed) is system
+
+
+def test_every_valve_is_documented_with_its_default():
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    for name, field in Pipe.Valves.model_fields.items():
+        assert f"| `{name}` |" in doc, f"{name} missing from docs/configuration.md"
+        assert field.description, f"{name} has no description"
+    for name in Pipe.UserValves.model_fields:
+        assert f"| `{name}` | `{name}` |" in doc, f"user valve {name} missing"
+    assert f"{len(Pipe.Valves.model_fields)} system valves" in doc
+    assert f"{len(Pipe.UserValves.model_fields)} user valves" in doc
