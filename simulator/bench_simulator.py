@@ -80,7 +80,7 @@ def serve(kind: str, events: int) -> None:
     """Child-process entry: serve `kind` on a free loopback port and print the port."""
     import uvicorn
 
-    from simulator.cassettes.loopback import serve_foreground
+    from simulator.net import serve_foreground
 
     del uvicorn  # imported first so a missing server fails before the port is announced
     serve_foreground(_app(kind, events), "127.0.0.1", 0, lambda port: print(port, flush=True))

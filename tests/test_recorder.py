@@ -17,10 +17,10 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from simulator.cassettes.format import load_cassette
-from simulator.cassettes.loopback import LoopbackServer
 from simulator.cassettes.player import CassettePlayer
 from simulator.cassettes.recorder import RecordingProxy, run_record
 from simulator.cassettes.sse import decode_events
+from simulator.net import LoopbackServer
 from simulator.openrouter.server import SimServer
 
 ROOT = Path(__file__).resolve().parents[1]

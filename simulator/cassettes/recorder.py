@@ -243,7 +243,7 @@ def run_record(
     echo: Any = print,
 ) -> int:
     """`orsim record`: serve the proxy in the foreground until interrupted."""
-    from simulator.cassettes.loopback import serve_foreground
+    from simulator.net import serve_foreground
 
     try:
         proxy = RecordingProxy(upstream, out, redact_fields=redact_fields)

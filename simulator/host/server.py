@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -322,12 +321,11 @@ def serve(config: HostConfig, host: str = "127.0.0.1", port: int = 0, workers: i
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from simulator.net import bind_tcp
+
     config = prepare_config(config)
     os.environ[CONFIG_ENV] = config.to_json()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
+    sock = bind_tcp(host, port, inheritable=True)
     bound = sock.getsockname()[1]
     print(f"orsim host listening on http://{host}:{bound} workers={workers}", flush=True)
     uconfig = uvicorn.Config(

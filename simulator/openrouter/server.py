@@ -4,26 +4,16 @@ for tests and tools) or in the foreground (`serve`, for `orsim serve-openrouter`
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 from typing import Any
 
 import httpx
-import uvicorn
 
+from simulator.net import LoopbackServer, serve_foreground
 from simulator.openrouter.app import Player, create_app
 from simulator.openrouter.state import QueueSpec, SimConfig, SimState
 from simulator.openrouter.synth import Script
 
 DEFAULT_API_KEY = "sk-or-v1-simulator-test-key"
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    return sock
 
 
 class SimServer:
@@ -47,8 +37,7 @@ class SimServer:
         self.host = host
         self.port = port
         self.api_key = api_key
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     @property
     def root_url(self) -> str:
@@ -63,31 +52,16 @@ class SimServer:
         return self.state.config
 
     def start(self) -> SimServer:
-        sock = _bind(self.host, self.port)
-        self.port = sock.getsockname()[1]
-        cfg = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
-        )
-        self._server = uvicorn.Server(cfg)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._server.serve(sockets=[sock])),  # type: ignore[union-attr]
-            name=f"orsim-openrouter-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("the simulator server thread died while starting")
-            threading.Event().wait(0.005)
+        self._server = LoopbackServer(
+            self.app, self.host, self.port, lifespan="off", timeout_keep_alive=30
+        ).start()
+        self.port = self._server.port
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
+            self._server.stop()
+        self._server = None
 
     def __enter__(self) -> SimServer:
         return self.start()
@@ -136,9 +110,11 @@ def serve(
     echo: Any = None,
 ) -> None:
     """Serve in the foreground until interrupted; prints the actual base URL first."""
-    sock = _bind(host, port)
-    actual = sock.getsockname()[1]
-    app = create_app(config, player=player)
-    (echo or (lambda s: print(s, flush=True)))(f"http://{host}:{actual}/api/v1")
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    asyncio.run(server.serve(sockets=[sock]))
+    say = echo or (lambda s: print(s, flush=True))
+    serve_foreground(
+        create_app(config, player=player),
+        host,
+        port,
+        on_ready=lambda actual: say(f"http://{host}:{actual}/api/v1"),
+        lifespan="off",
+    )
