@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from simulator.export import (
+    ALLOWED_THIRD_PARTY,
     REWRITTEN_SUBSTRINGS,
     ExportError,
     build_function_source,
@@ -45,19 +46,7 @@ def test_valves_nested_literally_in_pipe(exported: str) -> None:
 
 
 def test_imports_only_what_open_webui_ships(exported: str) -> None:
-    allowed = {
-        "httpx",
-        "pydantic",
-        "sqlalchemy",
-        "cryptography",
-        "redis",
-        "zstandard",
-        "orjson",
-        "aiosqlite",
-        "psycopg",
-        "open_webui",
-        "__future__",
-    }
+    allowed = ALLOWED_THIRD_PARTY | {"__future__"}
     for node in ast.walk(ast.parse(exported)):
         if isinstance(node, ast.Import):
             tops = [a.name.split(".")[0] for a in node.names]
