@@ -18,6 +18,8 @@ from .model_info import CatalogSnapshot, ModelInfo, sub_id_to_slug
 from .orchestrator import ChatRun, RunPolicy
 from .runtime import get_runtime
 from .settings import default_base_url, merge_valves, resolve_api_key
+from .toolloop import ToolSession
+from .tools import ToolExecutor, ToolPolicy, ToolRegistry
 from .translate import Identity, TranslateOptions, TranslationError, build_request
 from .upstream import ResponsesClient, UpstreamConfig, attribution_headers
 from .wire import ResponsesRequest
@@ -25,6 +27,7 @@ from .wire import ResponsesRequest
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 SummaryMode = Literal["auto", "concise", "detailed", "disabled"]
 ModelFilter = Literal["all", "only", "exclude"]
+ToolMode = Literal["pipe", "open_webui"]
 
 
 def _str(value: Any) -> str:
@@ -136,6 +139,41 @@ class Pipe:
         )
         SUPPORT_EMAIL: str = Field(default="", description="Shown in error messages when set.")
         SUPPORT_URL: str = Field(default="", description="Shown in error messages when set.")
+        TOOL_EXECUTION_MODE: ToolMode = Field(
+            default="pipe",
+            description="'pipe': the pipe runs Open WebUI's tools between model calls; 'open_webui': tool calls are handed to Open WebUI's own tool loop.",
+        )
+        MAX_FUNCTION_CALL_LOOPS: int = Field(
+            default=25,
+            ge=1,
+            le=1000,
+            description="Most tool rounds (model call -> tools -> model call) in one request.",
+        )
+        MAX_PARALLEL_TOOLS_PER_REQUEST: int = Field(
+            default=5, ge=1, le=50, description="Tool calls of one request running at once."
+        )
+        MAX_PARALLEL_TOOLS_GLOBAL: int = Field(
+            default=200,
+            ge=1,
+            le=2000,
+            description="Tool calls running at once in this worker process (applies live).",
+        )
+        TOOL_TIMEOUT_SECONDS: float = Field(
+            default=60.0,
+            gt=0,
+            le=3600,
+            description="Longest run of one tool call; a slower call is cancelled and the model told.",
+        )
+        TOOL_OUTPUT_MAX_CHARS: int = Field(
+            default=50_000,
+            ge=100,
+            le=5_000_000,
+            description="Longer tool outputs are cut to this many characters, with a note.",
+        )
+        STRICT_TOOL_SCHEMAS: bool = Field(
+            default=False,
+            description="Send tool schemas in strict mode where they can be (all properties required, no extra ones).",
+        )
 
     class UserValves(BaseModel):
         REASONING_EFFORT: Effort | None = Field(
@@ -228,9 +266,12 @@ class Pipe:
         runtime = get_runtime(self._transport)
         runtime.admission.configure(valves.MAX_CONCURRENT_REQUESTS, valves.REQUEST_QUEUE_SIZE)
         model_ref = _str(body.get("model"))
+        tools = None if task else self._tool_session(valves, body, __tools__, runtime)
 
         async def prepare() -> tuple[ResponsesClient, ResponsesRequest]:
-            return await self._prepare(body, metadata, valves, ctx, streaming=streaming, task=task)
+            return await self._prepare(
+                body, metadata, valves, ctx, streaming=streaming, task=task, tools=tools
+            )
 
         run = ChatRun(
             ctx=ctx,
@@ -248,6 +289,7 @@ class Pipe:
                 support=SupportContacts(valves.SUPPORT_EMAIL.strip(), valves.SUPPORT_URL.strip()),
             ),
             emitter=None if task else __event_emitter__,
+            tools=tools,
         )
         get_logger().debug("request for %s (stream=%s task=%s)", model_ref, streaming, __task__)
         if streaming:
@@ -255,6 +297,27 @@ class Pipe:
         return await run.complete(task=task)
 
     # ------------------------------------------------------------------ request preparation
+
+    @staticmethod
+    def _tool_session(valves: Any, body: dict[str, Any], owui_tools: Any, runtime: Any):
+        """The tool loop of one request, or None when no tools are involved.
+
+        The pipe runs the tools of `__tools__`. Open WebUI runs them itself in pass-through
+        mode, and so does an API client that sent its own `tools` (Open WebUI then resolves
+        no `__tools__`): those calls are handed back in the chat-completions shape."""
+        registry = ToolRegistry.from_owui(owui_tools)
+        if valves.TOOL_EXECUTION_MODE == "open_webui" or (not registry and body.get("tools")):
+            return ToolSession(registry, None, valves.MAX_FUNCTION_CALL_LOOPS)
+        if not registry:
+            return None
+        runtime.tool_slots.configure(valves.MAX_PARALLEL_TOOLS_GLOBAL, 1_000_000)
+        policy = ToolPolicy(
+            timeout=valves.TOOL_TIMEOUT_SECONDS,
+            max_parallel=valves.MAX_PARALLEL_TOOLS_PER_REQUEST,
+            max_output_chars=valves.TOOL_OUTPUT_MAX_CHARS,
+        )
+        executor = ToolExecutor(registry, policy, runtime.tool_slots)
+        return ToolSession(registry, executor, valves.MAX_FUNCTION_CALL_LOOPS)
 
     @staticmethod
     def _sub_id(body: dict[str, Any], metadata: dict[str, Any]) -> str:
@@ -275,6 +338,17 @@ class Pipe:
             retryable=False,
         )
 
+    @staticmethod
+    def _offered_tools(valves: Any, body: dict[str, Any], tools: ToolSession | None):
+        """Pipe mode offers `__tools__` (strict if asked); pass-through keeps the body's."""
+        if tools is None:
+            return None
+        if tools.passthrough:
+            if body.get("tools") or not tools.registry:
+                return None
+            return tuple(tools.registry.definitions(strict=False))
+        return tuple(tools.registry.definitions(strict=valves.STRICT_TOOL_SCHEMAS))
+
     async def _prepare(
         self,
         body: dict[str, Any],
@@ -284,6 +358,7 @@ class Pipe:
         *,
         streaming: bool,
         task: bool,
+        tools: ToolSession | None = None,
     ) -> tuple[ResponsesClient, ResponsesRequest]:
         api_key = resolve_api_key(valves.API_KEY)
         if not api_key:
@@ -316,6 +391,7 @@ class Pipe:
             send_session_id=valves.SEND_SESSION_ID,
             send_chat_id=valves.SEND_CHAT_ID,
             send_message_id=valves.SEND_MESSAGE_ID,
+            tools=self._offered_tools(valves, body, tools),
         )
         who = Identity(
             user_id=ctx.user_id,

@@ -16,14 +16,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .admission import AdmissionController
-from .coalesce import REASONING, DeltaCoalescer
+from .coalesce import REASONING, TEXT, DeltaCoalescer
 from .errors import ErrorKind, PipeError, SupportContacts, new_error_id, render_error
 from .logs import RequestContext, bind_request, get_logger, request_scope
 from .pump import StreamPump
-from .report import ChunkFactory, final_status_line
+from .report import ChunkFactory, add_usage, final_status_line
 from .stream import ResponseAccumulator, RunOutcome, absorb_result, status_event
+from .toolloop import (
+    ToolSession,
+    chat_tool_calls,
+    done_label,
+    limit_notice,
+    next_request,
+    running_label,
+)
 from .upstream import ResponsesClient, retry_delay
-from .wire import ResponsesRequest
+from .wire import ResponsesRequest, Usage
 
 Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 COALESCE_MAX_CHARS = 2048
@@ -51,6 +59,7 @@ class ChatRun:
         admission: AdmissionController,
         policy: RunPolicy,
         emitter: Emitter | None,
+        tools: ToolSession | None = None,
     ) -> None:
         self.ctx = ctx
         self.policy = policy
@@ -58,7 +67,13 @@ class ChatRun:
         self._admission = admission
         self._emitter = emitter
         self._chunks = ChunkFactory(ctx.request_id, model_label)
-        self._shown = False
+        self._tools = tools
+        self._shown = False  # anything shown in this request
+        self._turn_shown = False  # anything shown by the current upstream call (retry rule)
+        self._text_shown = False
+        self._new_paragraph = False  # the next round's text starts a new paragraph
+        self._usage: Usage | None = None  # summed over the rounds
+        self._handed_calls = False  # pass-through: tool_calls went to Open WebUI
         self._started = time.monotonic()
         self._first_output: float | None = None
         self.last_outcome: RunOutcome | None = None
@@ -100,7 +115,7 @@ class ChatRun:
 
     async def _retrying(self, attempt: int, error: PipeError) -> bool:
         """Sleep before another attempt, or return False when the error must be shown."""
-        if self._shown or attempt >= self.policy.max_retries:
+        if self._turn_shown or attempt >= self.policy.max_retries:
             return False
         delay = retry_delay(attempt, error, self.policy.backoff, self.policy.max_wait)
         if delay is None:
@@ -119,13 +134,15 @@ class ChatRun:
             try:
                 client, request = await self._prepare()
                 async with self._admission.slot():
-                    async for chunk in self.stream_turn(client, request):
+                    async for chunk in self._rounds(client, request):
                         yield chunk
                         bind_request(self.ctx)
                 outcome = self.last_outcome or RunOutcome()
                 await self._final_status(outcome)
                 reason = "length" if outcome.incomplete_reason == "max_output_tokens" else "stop"
-                yield self._chunks.finish(outcome.usage, reason)
+                yield self._chunks.finish(
+                    self._usage, "tool_calls" if self._handed_calls else reason
+                )
             except PipeError as error:
                 yield await self._error_chunk(error)
             except Exception as exc:  # the stream must end with a readable message, never hang
@@ -141,11 +158,58 @@ class ChatRun:
         )
         return self._chunks.text(("\n\n" if self._shown else "") + text)
 
+    async def _rounds(
+        self, client: ResponsesClient, request: ResponsesRequest
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Upstream calls until the model stops calling tools (the tool loop)."""
+        rounds = 0
+        while True:
+            async for chunk in self.stream_turn(client, request):
+                yield chunk
+            outcome = self.last_outcome or RunOutcome()
+            calls = outcome.function_calls
+            if not calls or self._tools is None:
+                return
+            if self._tools.passthrough:  # Open WebUI runs them and calls the pipe again
+                self._handed_calls = True
+                yield self._chunks.tool_calls(chat_tool_calls(calls))
+                return
+            if rounds >= self._tools.max_rounds:
+                yield self._limit_chunk(calls)
+                return
+            rounds += 1
+            request = next_request(request, outcome, await self._run_tools(calls))
+            self._new_paragraph = self._text_shown
+
+    async def _run_tools(self, calls: list) -> list:
+        assert self._tools is not None and self._tools.executor is not None
+        if self.policy.show_progress:
+            await self.emit(status_event(running_label(calls), done=False, action="tool_calls"))
+        results = await self._tools.executor.run_round(calls)
+        for result in results:
+            get_logger().info(
+                "tool %s call_id=%s: %s", result.name, result.call_id, result.error_kind or "ok"
+            )
+        if self.policy.show_progress:
+            await self.emit(status_event(done_label(results), done=True, action="tool_calls"))
+        return results
+
+    def _limit_chunk(self, calls: list) -> dict[str, Any]:
+        assert self._tools is not None
+        get_logger().warning(
+            "tool loop stopped at MAX_FUNCTION_CALL_LOOPS=%d", self._tools.max_rounds
+        )
+        notice = limit_notice(self._tools.max_rounds, calls)
+        chunk = self._chunks.text(("\n\n" if self._text_shown else "") + notice)
+        self._shown = self._text_shown = True
+        return chunk
+
     async def stream_turn(
         self, client: ResponsesClient, request: ResponsesRequest
     ) -> AsyncIterator[dict[str, Any]]:
-        """One upstream call, retried while nothing was shown; sets `last_outcome`."""
+        """One upstream call, retried while nothing of it was shown; sets `last_outcome`."""
         attempt = 0
+        self._turn_shown = False
         while True:
             acc = ResponseAccumulator(show_status=self.policy.show_progress)
             try:
@@ -158,6 +222,7 @@ class ChatRun:
                     continue
                 raise
             self.last_outcome = acc.finish()
+            self._usage = add_usage(self._usage, self.last_outcome.usage)
             return
 
     async def _pump(
@@ -185,7 +250,7 @@ class ChatRun:
                 for chunk in self._flush(coalescer):
                     yield chunk
         except PipeError as error:
-            if coalescer.has_data and (self._shown or not (error.retryable and may_retry)):
+            if coalescer.has_data and (self._turn_shown or not (error.retryable and may_retry)):
                 for chunk in self._flush(coalescer):
                     yield chunk
             raise
@@ -195,12 +260,18 @@ class ChatRun:
     def _flush(self, coalescer: DeltaCoalescer) -> list[dict[str, Any]]:
         out = []
         for kind, text in coalescer.take():
+            if kind == TEXT and text:
+                if self._new_paragraph:
+                    text, self._new_paragraph = "\n\n" + text, False
+                self._text_shown = True
             out.append(
                 self._chunks.reasoning(text) if kind == REASONING else self._chunks.text(text)
             )
-        if out and not self._shown:
-            self._shown = True
-            self._first_output = time.monotonic()
+        if out:
+            self._turn_shown = True
+            if not self._shown:
+                self._shown = True
+                self._first_output = time.monotonic()
         return out
 
     async def _final_status(self, outcome: RunOutcome) -> None:
@@ -210,37 +281,46 @@ class ChatRun:
             return
         now = time.monotonic()
         generation = (now - self._first_output) if self._first_output else None
-        line = final_status_line(outcome.usage, now - self._started, generation)
+        line = final_status_line(self._usage, now - self._started, generation)
         if outcome.incomplete_reason:
             line += f" · stopped: {outcome.incomplete_reason.replace('_', ' ')}"
         await self.emit(status_event(line, done=True))
 
     # ------------------------------------------------------------------ non-streaming
 
-    async def complete(self, *, task: bool) -> str:
-        """Non-streaming chat and task requests: returns the final text (tasks: "" on failure)."""
+    async def complete(self, *, task: bool) -> str | dict[str, Any]:
+        """Non-streaming chat and task requests: the final text (tasks: "" on failure).
+        In pass-through mode a round that ends in tool calls returns a `chat.completion`
+        dict with `message.tool_calls` for Open WebUI's tool loop."""
         with request_scope(self.ctx):
             try:
                 client, request = await self._prepare()
                 async with self._admission.slot():
-                    attempt = 0
+                    texts: list[str] = []
+                    rounds = 0
                     while True:
-                        try:
-                            result = await client.create(request)
+                        outcome, events = await self._create(client, request)
+                        if task:
+                            return outcome.text or outcome.reasoning
+                        for event in events:
+                            await self.emit(event)
+                        if outcome.text:
+                            texts.append(outcome.text)
+                        calls = outcome.function_calls
+                        if not calls or self._tools is None:
                             break
-                        except PipeError as error:
-                            if await self._retrying(attempt, error):
-                                attempt += 1
-                                continue
-                            raise
-                outcome, events = absorb_result(result, show_status=False)
-                self.last_outcome = outcome
-                if task:
-                    return outcome.text or outcome.reasoning
-                for event in events:
-                    await self.emit(event)
+                        if self._tools.passthrough:
+                            await self._final_status(outcome)
+                            return self._chunks.completion(
+                                "\n\n".join(texts), chat_tool_calls(calls), self._usage
+                            )
+                        if rounds >= self._tools.max_rounds:
+                            texts.append(limit_notice(self._tools.max_rounds, calls))
+                            break
+                        rounds += 1
+                        request = next_request(request, outcome, await self._run_tools(calls))
                 await self._final_status(outcome)
-                return outcome.text
+                return "\n\n".join(texts)
             except PipeError as error:
                 text = self.error_markdown(error)
                 return "" if task else text
@@ -250,3 +330,23 @@ class ChatRun:
                     PipeError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
                 )
                 return "" if task else text
+
+    async def _create(
+        self, client: ResponsesClient, request: ResponsesRequest
+    ) -> tuple[RunOutcome, list[dict[str, Any]]]:
+        """One non-streaming upstream call with retries; sets `last_outcome`."""
+        attempt = 0
+        self._turn_shown = False
+        while True:
+            try:
+                result = await client.create(request)
+                break
+            except PipeError as error:
+                if await self._retrying(attempt, error):
+                    attempt += 1
+                    continue
+                raise
+        outcome, events = absorb_result(result, show_status=False)
+        self.last_outcome = outcome
+        self._usage = add_usage(self._usage, outcome.usage)
+        return outcome, events

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .wire import Usage
+from .wire import InputTokensDetails, OutputTokensDetails, Usage
 
 
 class ChunkFactory:
@@ -34,11 +34,59 @@ class ChunkFactory:
     def reasoning(self, text: str) -> dict[str, Any]:
         return self._chunk({"reasoning_content": text})
 
+    def tool_calls(self, calls: list[dict[str, Any]]) -> dict[str, Any]:
+        """Calls handed to Open WebUI's own tool loop (pass-through mode)."""
+        return self._chunk({"tool_calls": calls})
+
+    def completion(
+        self, text: str, tool_calls: list[dict[str, Any]], usage: Usage | None
+    ) -> dict[str, Any]:
+        """A whole non-streaming `chat.completion` whose message hands tool calls over."""
+        calls = [{k: v for k, v in c.items() if k != "index"} for c in tool_calls]
+        out: dict[str, Any] = {
+            "id": self._id,
+            "object": "chat.completion",
+            "created": self._created,
+            "model": self._model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text or None, "tool_calls": calls},
+                    "finish_reason": "tool_calls",
+                }
+            ],
+        }
+        if usage is not None:
+            out["usage"] = owui_usage(usage)
+        return out
+
     def finish(self, usage: Usage | None, finish_reason: str = "stop") -> dict[str, Any]:
         chunk = self._chunk({}, finish_reason)
         if usage is not None:
             chunk["usage"] = owui_usage(usage)
         return chunk
+
+
+def add_usage(total: Usage | None, more: Usage | None) -> Usage | None:
+    """Usage summed over the upstream calls of one request (tool-loop rounds)."""
+    if total is None or more is None:
+        return more if total is None else total
+    cost = (
+        None if total.cost is None and more.cost is None else (total.cost or 0) + (more.cost or 0)
+    )
+    return Usage(
+        input_tokens=total.input_tokens + more.input_tokens,
+        output_tokens=total.output_tokens + more.output_tokens,
+        total_tokens=(total.total_tokens or total.input_tokens + total.output_tokens)
+        + (more.total_tokens or more.input_tokens + more.output_tokens),
+        input_tokens_details=InputTokensDetails(
+            cached_tokens=total.cached_tokens + more.cached_tokens
+        ),
+        output_tokens_details=OutputTokensDetails(
+            reasoning_tokens=total.reasoning_tokens + more.reasoning_tokens
+        ),
+        cost=cost,
+    )
 
 
 def owui_usage(usage: Usage) -> dict[str, Any]:

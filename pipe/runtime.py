@@ -26,6 +26,8 @@ class PipeRuntime:
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._catalogs: dict[tuple[str, str], ModelCatalog] = {}
         self.admission = AdmissionController(limit=50, queue_size=500)
+        # Tool calls running at once in this process (MAX_PARALLEL_TOOLS_GLOBAL; live).
+        self.tool_slots = AdmissionController(limit=200, queue_size=1_000_000)
 
     def client(self, base_url: str) -> httpx.AsyncClient:
         key = base_url.rstrip("/")

@@ -60,6 +60,8 @@ class TranslateOptions:
     send_session_id: bool = False
     send_chat_id: bool = False
     send_message_id: bool = False
+    # Tools to offer instead of the body's (the pipe's own tool loop: from `__tools__`).
+    tools: tuple[FunctionTool, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -365,7 +367,7 @@ def build_request(
         if fmt or verbosity:
             fields["text"] = TextConfig(format=fmt, verbosity=verbosity)
     if not opts.task and supported("tools") and (model is None or model.tools):
-        tools = _tools(body)
+        tools = list(opts.tools) if opts.tools is not None else _tools(body)
         if tools:
             fields["tools"] = tools
             choice = _tool_choice(body.get("tool_choice"))

@@ -254,8 +254,12 @@ async def test_function_calls_are_collected_for_the_tool_loop(openrouter_sim):
     out = await run_pipe(p, body)
     sent = openrouter_sim.requests_to("/responses")[-1]["body"]
     assert sent["tools"][0]["name"] == "get_weather"
-    assert out.text == ""  # no text yet: the tool loop (issue 5) continues from here
-    assert out.finish_reason == "stop"
+    assert out.text == ""
+    # Client-sent tools without `__tools__`: the calls go back to the client (docs/tools.md).
+    handed = [c for c in out.chunks if c["choices"][0]["delta"].get("tool_calls")]
+    names = [t["function"]["name"] for t in handed[0]["choices"][0]["delta"]["tool_calls"]]
+    assert names == ["get_weather", "get_time"]
+    assert out.finish_reason == "tool_calls"
 
 
 async def test_concurrent_requests_on_one_instance_do_not_mix(openrouter_sim):
