@@ -44,9 +44,17 @@ def run_cmd(
         None, "--function", help="Function file to test (default: the freshly exported pipe)."
     ),
     junit: str = typer.Option(None, "--junit", help="Also write JUnit XML here."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the pipe's own log lines."),
 ) -> None:
     """Run scenario suites on the real stack (fake host + fake OpenRouter) and print a table."""
+    import logging
     from pathlib import Path
+
+    # Scenarios provoke failures on purpose; the pipe logs each one. Keep the report readable.
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.CRITICAL,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
     from simulator.scenarios.model import ScenarioFileError
     from simulator.scenarios.report import print_report, write_junit
