@@ -593,3 +593,56 @@ async def test_user_leaving_cancels_running_tools(openrouter_sim):
         pass
     assert cancelled == [True]
     assert len(openrouter_sim.requests_to("/responses")) == 1
+
+
+async def test_a_later_round_is_retried_while_nothing_of_it_was_shown(openrouter_sim):
+    async def ping() -> str:
+        return "pong"
+
+    openrouter_sim.enqueue(
+        script(text="Checking.", function_calls=[call("ping", {}, "p_r")]),
+        {"script": {"seed": 1, "text": "Recovered."}, "fault": "server_error;status=503;count=1"},
+    )
+    out = await run_pipe(
+        make_pipe(openrouter_sim),
+        chat_body("x"),
+        __tools__=owui_tools(("ping", ping, None)),
+    )
+    assert out.text == "Checking.\n\nRecovered."  # nothing lost, nothing doubled
+    assert len(openrouter_sim.requests_to("/responses")) == 3
+    assert outputs_of(sent(openrouter_sim)) == {"p_r": "pong"}
+
+
+async def test_a_later_round_failing_keeps_the_earlier_text_and_shows_the_error(openrouter_sim):
+    async def ping() -> str:
+        return "pong"
+
+    openrouter_sim.enqueue(
+        script(text="Checking.", function_calls=[call("ping", {}, "p_f")]),
+        {"script": {"seed": 1, "text": "never"}, "fault": "server_error;status=502;count=5"},
+    )
+    rec = Recorder()
+    out = await run_pipe(
+        make_pipe(openrouter_sim, MAX_RETRIES=0),
+        chat_body("x"),
+        rec,
+        __tools__=owui_tools(("ping", ping, None)),
+    )
+    assert out.text.startswith("Checking.\n\n")
+    assert "provider had an error" in out.text
+    assert any(e["data"].get("error") for e in rec.of_type("status"))
+
+
+async def test_tool_status_lines_follow_show_progress_status(openrouter_sim):
+    async def ping() -> str:
+        return "pong"
+
+    openrouter_sim.enqueue(script(function_calls=[call("ping", {}, "p_s")]), script(text="ok"))
+    rec = Recorder()
+    await run_pipe(
+        make_pipe(openrouter_sim, SHOW_PROGRESS_STATUS=False),
+        chat_body("x"),
+        rec,
+        __tools__=owui_tools(("ping", ping, None)),
+    )
+    assert not [s for s in rec.statuses() if "ping" in s]
