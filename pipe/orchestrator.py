@@ -30,8 +30,9 @@ from .toolloop import (
     next_request,
     running_label,
 )
+from .tools import ToolResult
 from .upstream import ResponsesClient, retry_delay
-from .wire import ResponsesRequest, Usage
+from .wire import OutputItem, ResponsesRequest, Usage
 
 Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 COALESCE_MAX_CHARS = 2048
@@ -175,14 +176,15 @@ class ChatRun:
                 yield self._chunks.tool_calls(chat_tool_calls(calls))
                 return
             if rounds >= self._tools.max_rounds:
-                yield self._limit_chunk(calls)
+                yield self._limit_chunk(calls, self._tools.max_rounds)
                 return
             rounds += 1
             request = next_request(request, outcome, await self._run_tools(calls))
             self._new_paragraph = self._text_shown
 
-    async def _run_tools(self, calls: list) -> list:
-        assert self._tools is not None and self._tools.executor is not None
+    async def _run_tools(self, calls: list[OutputItem]) -> list[ToolResult]:
+        if self._tools is None or self._tools.executor is None:
+            raise RuntimeError("tools can only run in the pipe's own tool mode")
         if self.policy.show_progress:
             await self.emit(status_event(running_label(calls), done=False, action="tool_calls"))
         results = await self._tools.executor.run_round(calls)
@@ -194,12 +196,9 @@ class ChatRun:
             await self.emit(status_event(done_label(results), done=True, action="tool_calls"))
         return results
 
-    def _limit_chunk(self, calls: list) -> dict[str, Any]:
-        assert self._tools is not None
-        get_logger().warning(
-            "tool loop stopped at MAX_FUNCTION_CALL_LOOPS=%d", self._tools.max_rounds
-        )
-        notice = limit_notice(self._tools.max_rounds, calls)
+    def _limit_chunk(self, calls: list[OutputItem], limit: int) -> dict[str, Any]:
+        get_logger().warning("tool loop stopped at MAX_FUNCTION_CALL_LOOPS=%d", limit)
+        notice = limit_notice(limit, calls)
         chunk = self._chunks.text(("\n\n" if self._text_shown else "") + notice)
         self._shown = self._text_shown = True
         return chunk
