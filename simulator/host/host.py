@@ -357,7 +357,9 @@ class FakeHost:
                 timeline.items.append(("event", message_error(limit)))
                 break
             # The UI path's native tool loop: run the calls, then call the pipe again.
+            ran_before = len(prepared.tool_runs)
             form["messages"] = form["messages"] + await run_tool_calls(calls, text, prepared)
+            transcript.tool_runs.extend(prepared.tool_runs[ran_before:])  # the host ran these
             form["stream"] = True
         assert transcript is not None
         transcript.timeline = list(timeline.items)
