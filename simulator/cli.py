@@ -39,7 +39,9 @@ def bench_pipe_cmd(
 
 @app.command("run")
 def run_cmd(
-    paths: list[str] = typer.Argument(None, help="Scenario files or folders (default: scenarios/)."),
+    paths: list[str] = typer.Argument(
+        None, help="Scenario files or folders (default: scenarios/)."
+    ),
     function: str = typer.Option(
         None, "--function", help="Function file to test (default: the freshly exported pipe)."
     ),
@@ -76,11 +78,15 @@ def run_cmd(
 
 @app.command("record")
 def record_cmd(
-    out: str = typer.Option(..., "--out", "-o", help="Cassette file to write (appended if it exists)."),
+    out: str = typer.Option(
+        ..., "--out", "-o", help="Cassette file to write (appended if it exists)."
+    ),
     upstream: str = typer.Option(
         "https://openrouter.ai/api/v1", "--upstream", help="Base URL to forward to."
     ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback by default)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind (loopback by default)."
+    ),
     port: int = typer.Option(0, "--port", help="Port; 0 picks a free one and prints the URL."),
     redact_field: list[str] = typer.Option(
         [], "--redact-field", help="JSON body path to redact, e.g. 'metadata.email' (repeatable)."
@@ -104,9 +110,13 @@ def smoke_cmd(
 
 @bench_app.command("simulator")
 def bench_simulator_cmd(
-    clients: list[int] = typer.Option([1, 4, 16], "--clients", help="Concurrent clients (repeatable)."),
+    clients: list[int] = typer.Option(
+        [1, 4, 16], "--clients", help="Concurrent clients (repeatable)."
+    ),
     events: int = typer.Option(2000, "--events", help="Events in the replayed stream."),
-    requests: int = typer.Option(0, "--requests", help="Streams per level (default: 4 x clients, >= 8)."),
+    requests: int = typer.Option(
+        0, "--requests", help="Streams per level (default: 4 x clients, >= 8)."
+    ),
 ) -> None:
     """SSE events/s the fake OpenRouter serves (one worker, instant replay) and its added TTFB."""
     from simulator.bench_simulator import cli_main
@@ -120,8 +130,12 @@ def bench_openwebui_cmd(
         None, "--function", help="Candidate function file (default: the exported production pipe)."
     ),
     deltas: int = typer.Option(2000, "--deltas", help="Text deltas per streamed answer."),
-    rounds: int = typer.Option(5, "--rounds", help="Alternating bare/candidate rounds per scenario."),
-    concurrency: int = typer.Option(10, "--concurrency", help="Chats at once in the conc scenarios."),
+    rounds: int = typer.Option(
+        5, "--rounds", help="Alternating bare/candidate rounds per scenario."
+    ),
+    concurrency: int = typer.Option(
+        10, "--concurrency", help="Chats at once in the conc scenarios."
+    ),
     tps: float = typer.Option(1000.0, "--tps", help="Paced upstream: one-token deltas per second."),
     candidate_model: str = typer.Option(
         None, "--candidate-model", help="Sub-model of a manifold candidate (default: first listed)."
@@ -136,7 +150,9 @@ def bench_openwebui_cmd(
     from simulator.bench_openwebui import cli_main
 
     raise typer.Exit(
-        cli_main(function, deltas, rounds, concurrency, tps, candidate_model, valve, scenarios, json_out)
+        cli_main(
+            function, deltas, rounds, concurrency, tps, candidate_model, valve, scenarios, json_out
+        )
     )
 
 
@@ -150,7 +166,9 @@ def owui_install_cmd() -> None:
 
 @app.command("serve-host")
 def serve_host_cmd(
-    function: list[str] = typer.Option([], "--function", help="Function file to load (repeatable)."),
+    function: list[str] = typer.Option(
+        [], "--function", help="Function file to load (repeatable)."
+    ),
     function_id: list[str] = typer.Option(
         [], "--function-id", help="Id for the matching --function (default: from the file name)."
     ),
@@ -160,7 +178,9 @@ def serve_host_cmd(
     user: list[str] = typer.Option(
         [], "--user", help="Bearer token for a user: TOKEN=id:role[:email[:name]] (repeatable)."
     ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback by default)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind (loopback by default)."
+    ),
     port: int = typer.Option(0, "--port", help="Port; 0 picks a free one and prints the URL."),
     workers: int = typer.Option(1, "--workers", help="Worker processes, each with its own Pipe."),
 ) -> None:
@@ -180,7 +200,9 @@ def serve_host_cmd(
 
 @app.command("serve-openrouter")
 def serve_openrouter_cmd(
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (loopback by default)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind (loopback by default)."
+    ),
     port: int = typer.Option(0, "--port", help="Port; 0 picks a free one and prints the URL."),
     cassette: list[str] = typer.Option(
         [], "--cassette", help="Cassette file to replay (repeatable)."
