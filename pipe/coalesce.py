@@ -14,13 +14,24 @@ REASONING = "reasoning"
 
 
 class DeltaCoalescer:
-    __slots__ = ("_clock", "_last_flush", "_max_chars", "_segments", "_size", "_window")
+    __slots__ = (
+        "_clock",
+        "_kind",
+        "_last_flush",
+        "_max_chars",
+        "_parts",
+        "_runs",
+        "_size",
+        "_window",
+    )
 
     def __init__(self, window: float, max_chars: int = 2048, clock=time.monotonic) -> None:
         self._window = max(0.0, window)
         self._max_chars = max(1, max_chars)
         self._clock = clock
-        self._segments: list[list[str]] = []  # [kind, text] in arrival order
+        self._runs: list[list[str]] = []  # finished [kind, text] runs, in arrival order
+        self._kind = ""  # kind of the run being collected in `_parts`
+        self._parts: list[str] = []  # joined once at `take`, not concatenated per delta
         self._size = 0
         self._last_flush = float("-inf")
 
@@ -35,18 +46,24 @@ class DeltaCoalescer:
     def add(self, kind: str, text: str) -> None:
         if not text:
             return
-        if self._segments and self._segments[-1][0] == kind:
-            self._segments[-1][1] += text
-        else:
-            self._segments.append([kind, text])
+        if kind != self._kind:
+            if self._parts:
+                self._runs.append([self._kind, "".join(self._parts)])
+                self._parts = []
+            self._kind = kind
+        self._parts.append(text)
         self._size += len(text)
 
     def due(self) -> bool:
-        return self._size > 0 and (
-            self._size >= self._max_chars or self._clock() >= self._last_flush + self._window
+        size = self._size
+        return size > 0 and (
+            size >= self._max_chars or self._clock() >= self._last_flush + self._window
         )
 
     def take(self) -> list[list[str]]:
-        segments, self._segments, self._size = self._segments, [], 0
+        runs = self._runs
+        if self._parts:
+            runs.append([self._kind, "".join(self._parts)])
+        self._runs, self._parts, self._kind, self._size = [], [], "", 0
         self._last_flush = self._clock()
-        return segments
+        return runs

@@ -13,7 +13,7 @@ import codecs
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs 2.5x to create, per event
 class SSEMessage:
     data: str
     event: str = ""
@@ -22,18 +22,48 @@ class SSEMessage:
 class SSEDecoder:
     """One per stream; not thread-safe, not shared."""
 
-    __slots__ = ("_data", "_event", "_has_data", "_pending", "_skip_lf", "_utf8")
+    __slots__ = ("_data", "_event", "_has_data", "_pending", "_skip_lf", "_utf8", "_utf8_clean")
 
     def __init__(self) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._utf8_clean = True  # the incremental decoder holds no partial character
         self._pending = ""  # text of an unfinished line
         self._skip_lf = False  # last read ended with CR: a leading LF belongs to it
         self._data: list[str] = []
         self._has_data = False
         self._event = ""
 
-    def feed(self, chunk: bytes) -> list[SSEMessage]:
+    def _text(self, chunk: bytes) -> str:
+        # A read almost always holds whole characters: plain `decode` is 3x cheaper than the
+        # incremental decoder, which is kept for split or invalid sequences.
+        if self._utf8_clean:
+            try:
+                return chunk.decode()
+            except UnicodeDecodeError:
+                pass
         text = self._utf8.decode(chunk)
+        self._utf8_clean = not self._utf8.getstate()[0]
+        return text
+
+    def feed(self, chunk: bytes) -> list[SSEMessage]:
+        # Fast path: a read that is exactly one `data:` event with nothing pending, which is
+        # how OpenRouter writes a stream (one event per chunk).
+        if (
+            chunk[-2:] == b"\n\n"
+            and chunk[:6] == b"data: "
+            and not self._pending
+            and not self._has_data
+            and not self._event
+            and not self._skip_lf
+            and self._utf8_clean
+        ):
+            body = chunk[6:-2]
+            if b"\n" not in body and b"\r" not in body:
+                try:
+                    return [SSEMessage(body.decode())]
+                except UnicodeDecodeError:
+                    pass
+        text = self._text(chunk)
         if not text:
             return []
         if self._skip_lf:
@@ -44,7 +74,8 @@ class SSEDecoder:
             if text.endswith("\r"):
                 self._skip_lf = True
             text = text.replace("\r\n", "\n").replace("\r", "\n")
-        text = self._pending + text
+        if self._pending:
+            text = self._pending + text
         lines = text.split("\n")
         self._pending = lines.pop()
         out: list[SSEMessage] = []
@@ -68,6 +99,7 @@ class SSEDecoder:
     def flush(self) -> list[SSEMessage]:
         """End of stream: finish a last line and a last message without a blank line."""
         tail = self._utf8.decode(b"", final=True)
+        self._utf8_clean = True
         out: list[SSEMessage] = []
         rest = self._pending + tail
         self._pending = ""

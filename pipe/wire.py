@@ -251,11 +251,50 @@ class OutputItemEvent(StreamEvent):
     item: OutputItem
 
 
-class TextDeltaEvent(StreamEvent):
-    item_id: str | None = None
-    output_index: int = 0
-    content_index: int = 0
-    delta: str = ""
+class DeltaEvent:
+    """A text, refusal or reasoning delta: most of every stream, so a plain slotted object
+    checked by hand in `decode_event` instead of a validated model (about 3x cheaper)."""
+
+    __slots__ = ("_raw", "delta", "item_id", "type")
+
+    def __init__(
+        self, type: str, delta: str = "", item_id: str | None = None, raw: dict | None = None
+    ) -> None:
+        self.type = type
+        self.delta = delta
+        self.item_id = item_id
+        self._raw = raw or {}
+
+    # Rarely read: taken from the payload on demand rather than copied for every delta.
+    @property
+    def output_index(self) -> int:
+        value = self._raw.get("output_index")
+        return value if type(value) is int else 0
+
+    @property
+    def sequence_number(self) -> int | None:
+        value = self._raw.get("sequence_number")
+        return value if type(value) is int else None
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and self.type == other.type  # type: ignore[attr-defined]
+            and self.delta == other.delta  # type: ignore[attr-defined]
+            and self.item_id == other.item_id  # type: ignore[attr-defined]
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}(type={self.type!r}, item_id={self.item_id!r}, delta={self.delta!r})"
+
+
+class TextDeltaEvent(DeltaEvent):
+    """response.output_text.delta and response.refusal.delta."""
+
+    __slots__ = ()
 
 
 class TextDoneEvent(StreamEvent):
@@ -270,14 +309,10 @@ class AnnotationAddedEvent(StreamEvent):
     annotation: Annotation
 
 
-class ReasoningDeltaEvent(StreamEvent):
+class ReasoningDeltaEvent(DeltaEvent):
     """reasoning_summary_text.delta and reasoning_text.delta."""
 
-    item_id: str | None = None
-    output_index: int = 0
-    summary_index: int = 0
-    content_index: int = 0
-    delta: str = ""
+    __slots__ = ()
 
 
 class ReasoningDoneEvent(StreamEvent):
@@ -328,13 +363,24 @@ class UnknownEvent(StreamEvent):
     model_config = ConfigDict(extra="allow")
 
 
-_EVENT_TYPES: dict[str, type[StreamEvent]] = {
+class _DeltaShape(StreamEvent):
+    """The lenient (pydantic) reading of a delta whose fields are not the plain JSON types."""
+
+    item_id: str | None = None
+    output_index: int = 0
+    delta: str = ""
+
+
+_DELTA_TYPES: dict[str, type[DeltaEvent]] = {
     "response.output_text.delta": TextDeltaEvent,
+    "response.refusal.delta": TextDeltaEvent,
     "response.reasoning_summary_text.delta": ReasoningDeltaEvent,
     "response.reasoning_text.delta": ReasoningDeltaEvent,
+}
+
+_EVENT_TYPES: dict[str, type[StreamEvent]] = {
     "response.function_call_arguments.delta": FunctionArgsEvent,
     "response.function_call_arguments.done": FunctionArgsEvent,
-    "response.refusal.delta": TextDeltaEvent,
     "response.output_text.done": TextDoneEvent,
     "response.output_text.annotation.added": AnnotationAddedEvent,
     "response.reasoning_summary_text.done": ReasoningDoneEvent,
@@ -360,15 +406,22 @@ class EventDecodeError(ValueError):
     """A `data:` payload that is not a JSON object (the stream is corrupt)."""
 
 
-def decode_event(data: str) -> StreamEvent:
+def decode_event(data: str | bytes) -> StreamEvent | DeltaEvent:
     """Decode one SSE data payload into its typed event (unknown types tolerated)."""
     try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise EventDecodeError(f"invalid JSON in stream event: {data[:80]!r}") from exc
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         raise EventDecodeError(f"stream event is not an object: {data[:80]!r}")
     kind = raw.get("type")
+    delta_cls = _DELTA_TYPES.get(kind)  # type: ignore[arg-type]
+    if delta_cls is not None:  # the hot path: plain JSON types taken as they are
+        delta = raw.get("delta", "")
+        item_id = raw.get("item_id")
+        if type(delta) is str and (item_id is None or type(item_id) is str):
+            return delta_cls(kind, delta, item_id, raw)  # type: ignore[arg-type]
+        return _lenient_delta(delta_cls, kind, raw)  # type: ignore[arg-type]
     if not isinstance(kind, str):
         if isinstance(raw.get("error"), dict):  # chat-style error chunk without a type
             raw["type"] = kind = "error"
@@ -385,3 +438,13 @@ def decode_event(data: str) -> StreamEvent:
     except ValueError:
         # A known type with an unexpected shape is tolerated like an unknown one.
         return UnknownEvent.model_validate(raw)
+
+
+def _lenient_delta(cls: type[DeltaEvent], kind: str, raw: dict[str, Any]) -> Any:
+    """A delta whose fields are not the plain JSON types gets the same lenient validation as
+    every other event; one that fails it is tolerated as an unknown event."""
+    try:
+        shape = _DeltaShape.model_validate(raw)
+    except ValueError:
+        return UnknownEvent.model_validate(raw)
+    return cls(kind, shape.delta, shape.item_id, raw)

@@ -55,6 +55,23 @@ def test_size_cap_and_kind_order_are_kept():
     assert not c.has_data
 
 
+def test_alternating_kinds_keep_their_runs_and_order():
+    clock = FakeClock()
+    c = DeltaCoalescer(window=10, max_chars=10_000, clock=clock)
+    c.take()  # past the first flush: everything below is held in one window
+    for piece in ("a", "b"):
+        c.add(REASONING, piece)
+    c.add(TEXT, "x")
+    c.add(TEXT, "y")
+    c.add(REASONING, "c")
+    c.add(TEXT, "z")
+    assert not c.due()
+    assert c.take() == [[REASONING, "ab"], [TEXT, "xy"], [REASONING, "c"], [TEXT, "z"]]
+    assert c.take() == [] and not c.has_data
+    c.add(TEXT, "after")
+    assert c.take() == [[TEXT, "after"]]
+
+
 async def test_burst_of_deltas_is_merged_into_few_chunks(openrouter_sim):
     words = [f"w{i} " for i in range(300)]
     openrouter_sim.enqueue({"script": {"text": "".join(words), "seed": 3}})

@@ -8,6 +8,13 @@ import random
 import pytest
 
 from pipe.sse import SSEDecoder, SSEMessage
+from pipe.wire import (
+    EventDecodeError,
+    ReasoningDeltaEvent,
+    TextDeltaEvent,
+    UnknownEvent,
+    decode_event,
+)
 
 STREAM = (
     ": OPENROUTER PROCESSING\n\n"
@@ -84,3 +91,87 @@ def test_cr_at_chunk_end_then_lf_is_one_line_end():
 def test_invalid_utf8_is_replaced_not_fatal():
     out = decode([b"data: \xff\xfe ok\n\n"])
     assert out[0].data.endswith(" ok")
+
+
+# -- the one-event-per-read fast path must agree with the general decoder
+
+
+def per_event_reads(data: bytes) -> list[bytes]:
+    """How OpenRouter writes: one read per event, each ending in its blank line."""
+    return [frame + b"\n\n" for frame in data.split(b"\n\n") if frame]
+
+
+def test_one_event_per_read_matches_the_general_path():
+    assert decode(per_event_reads(STREAM)) == EXPECTED
+
+
+def test_fast_path_respects_state_left_by_earlier_reads():
+    # an `event:` line in its own read applies to the next data read
+    assert decode([b"event: response.x\n", b"data: 1\n\n", b"data: 2\n\n"]) == [
+        SSEMessage("1", "response.x"),
+        SSEMessage("2"),
+    ]
+    # a data line still open from the previous read joins the next one
+    assert decode([b"data: a\n", b"data: b\n\n"]) == [SSEMessage("a\nb")]
+    # a CR at the end of a read: its LF starts the next one
+    assert decode([b"data: 1\r", b"\n\r\n", b"data: 2\n\n"]) == [SSEMessage("1"), SSEMessage("2")]
+    assert decode([b"data: 1\r\n\r", b"\n", b"data: 2\n\n"]) == [SSEMessage("1"), SSEMessage("2")]
+    # a character split across reads, then a whole event
+    emoji = "🌍".encode()
+    assert decode([b"data: " + emoji[:2], emoji[2:] + b"\n\n", b"data: x\n\n"]) == [
+        SSEMessage("🌍"),
+        SSEMessage("x"),
+    ]
+
+
+def test_fast_path_hands_odd_reads_to_the_general_path():
+    assert decode([b"data: a\r\n\r\n"]) == [SSEMessage("a")]
+    assert decode([b"data: a\ndata: b\n\n"]) == [SSEMessage("a\nb")]
+    assert decode([b"data: a\n\ndata: b\n\n"]) == [SSEMessage("a"), SSEMessage("b")]
+    assert decode([b"data: \xff ok\n\n"])[0].data.endswith(" ok")  # invalid UTF-8: replaced
+
+
+# -- decode_event: deltas on the hot path, everything else validated
+
+
+def test_text_and_reasoning_deltas_decode_to_delta_events():
+    event = decode_event(
+        '{"type":"response.output_text.delta","item_id":"msg_1","output_index":2,'
+        '"content_index":0,"sequence_number":9,"delta":"Hé","logprobs":[]}'
+    )
+    assert isinstance(event, TextDeltaEvent)
+    assert (event.type, event.item_id, event.delta) == ("response.output_text.delta", "msg_1", "Hé")
+    assert (event.output_index, event.sequence_number) == (2, 9)
+    reasoning = decode_event(b'{"type":"response.reasoning_summary_text.delta","delta":"hm"}')
+    assert isinstance(reasoning, ReasoningDeltaEvent)
+    assert (reasoning.item_id, reasoning.delta, reasoning.output_index) == (None, "hm", 0)
+    refusal = decode_event('{"type":"response.refusal.delta","item_id":"m","delta":"no"}')
+    assert isinstance(refusal, TextDeltaEvent) and refusal.delta == "no"
+    assert decode_event('{"type":"response.output_text.delta"}').delta == ""
+
+
+def test_delta_with_lenient_fields_is_validated_like_other_events():
+    event = decode_event(
+        '{"type":"response.output_text.delta","item_id":"m","delta":"x","output_index":"3"}'
+    )
+    assert isinstance(event, TextDeltaEvent) and event.delta == "x"
+    # an item id that is not a string gets the model's validation (and fails it)
+    bad = decode_event('{"type":"response.output_text.delta","item_id":7,"delta":"x"}')
+    assert isinstance(bad, UnknownEvent)
+    # a delta that is not text is tolerated as an unknown event, never shown
+    assert isinstance(decode_event('{"type":"response.output_text.delta","delta":5}'), UnknownEvent)
+
+
+def test_delta_events_compare_by_value():
+    a = decode_event('{"type":"response.output_text.delta","item_id":"m","delta":"x"}')
+    b = decode_event(
+        '{"type":"response.output_text.delta","item_id":"m","delta":"x","sequence_number":4}'
+    )
+    c = decode_event('{"type":"response.output_text.delta","item_id":"m","delta":"y"}')
+    assert a == b and a != c and "delta='x'" in repr(a)
+
+
+@pytest.mark.parametrize("payload", ["{", "[1]", '"x"', '{"delta":"x"}'])
+def test_bad_payloads_raise_decode_errors(payload):
+    with pytest.raises(EventDecodeError):
+        decode_event(payload)
