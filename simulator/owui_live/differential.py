@@ -30,8 +30,11 @@ HOST_EVENT_TYPES = frozenset({"chat:active", "chat:list", "response:completion",
 # Wall-clock figures a pipe may print (e.g. a final status "0.02 s · 1682.7 tok/s"): two runs
 # can never agree on them, so they are masked in every compared string.
 TIMING_MASKS = (
+    (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"), "<timestamp>"),
     (re.compile(r"\b\d+(?:\.\d+)? ?(?:ms|s)\b"), "<duration>"),
     (re.compile(r"\b\d+(?:\.\d+)? ?tok/s\b"), "<rate>"),
+    # A pipe's error messages carry a fresh random id per error, for support.
+    (re.compile(r"(Error ID: `)[0-9a-f]{16}(`)"), r"\1<error-id>\2"),
 )
 
 
@@ -55,9 +58,20 @@ class Conversation:
     task: str | None = None  # "title" or "tags": run only that task endpoint
     upstream: list[dict[str, Any]] = field(default_factory=list)  # queued before every run
     model_suffix: str = ""  # ".sub" for a manifold sub-model
+    tools: Path | None = None  # a workspace tools file (`class Tools`), used via tool_ids
+    # A pipe that coalesces deltas by time splits the same text at different points in two
+    # runs: then adjacent text (and reasoning) deltas are compared joined.
+    merge_deltas: bool = False
 
     def function_id(self) -> str:
         return f"diff_{self.name}".lower()
+
+    def tool_id(self) -> str:
+        return f"diff_{self.name}_tools".lower()
+
+    def chat_extra(self) -> dict[str, Any]:
+        """Extra body keys of the real chat request (the tool selection)."""
+        return {"tool_ids": [self.tool_id()]} if self.tools else {}
 
     def model(self) -> str:
         return self.function_id() + self.model_suffix
@@ -98,6 +112,45 @@ def strip_volatile(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: v for k, v in value.items() if k not in VOLATILE_KEYS}
     return value
+
+
+def _delta_only(chunk: Any) -> tuple[str, str] | None:
+    """(key, text) when a chunk is nothing but one text or reasoning delta."""
+    if not isinstance(chunk, dict) or set(chunk) - {"choices", "model", "object"}:
+        return None
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], dict):
+        return None
+    choice = choices[0]
+    delta = choice.get("delta")
+    if set(choice) - {"delta", "index", "finish_reason", "logprobs"} or choice.get("finish_reason"):
+        return None
+    if not isinstance(delta, dict) or len(delta) != 1:
+        return None
+    key, text = next(iter(delta.items()))
+    if key in ("content", "reasoning_content") and isinstance(text, str):
+        return key, text
+    return None
+
+
+def merge_deltas(chunks: list[Any]) -> list[Any]:
+    """Join runs of adjacent chunks that carry only text (or only reasoning) of one kind."""
+    out: list[Any] = []
+    for chunk in chunks:
+        this = _delta_only(chunk)
+        last = _delta_only(out[-1]) if out else None
+        if this and last and this[0] == last[0] and chunk["model"] == out[-1]["model"]:
+            merged = json.loads(json.dumps(out[-1]))
+            merged["choices"][0]["delta"][this[0]] = last[1] + this[1]
+            out[-1] = merged
+        else:
+            out.append(chunk)
+    return out
+
+
+def normalise_chunks(chunks: list[Any], conv: Conversation) -> list[Any]:
+    stripped = [strip_volatile(c) for c in chunks]
+    return merge_deltas(stripped) if conv.merge_deltas else stripped
 
 
 def error_text(error: Any) -> str | None:
@@ -183,6 +236,8 @@ async def run_real(owui: Any, conv: Conversation, upstream: Upstream | None = No
         valves=conv.resolved_valves(upstream) or None,
         user_valves=conv.user_valves,
     )
+    if conv.tools:
+        owui.create_tool(conv.tools, id=conv.tool_id())
     seen = Observed()
     if conv.task:
         conv.queue_upstream(upstream)
@@ -192,18 +247,16 @@ async def run_real(owui: Any, conv: Conversation, upstream: Upstream | None = No
         return seen
     async with owui.events() as capture:
         conv.queue_upstream(upstream)
-        reply = await owui.chat(model, conv.messages, stream=conv.stream)
+        reply = await owui.chat(model, conv.messages, stream=conv.stream, **conv.chat_extra())
         seen.api_status = reply.status
         seen.api = (
-            [strip_volatile(c) for c in reply.chunks]
-            if reply.chunks
-            else strip_volatile(reply.json)
+            normalise_chunks(reply.chunks, conv) if reply.chunks else strip_volatile(reply.json)
         )
         await capture.barrier()  # API-path events (chat_id "") were emitted before the reply
         seen.api_events = [e["data"] for e in capture.events if e.get("chat_id") == ""]
         if conv.ui:
             conv.queue_upstream(upstream)
-            ui = await owui.ui_chat(capture, model, conv.messages)
+            ui = await owui.ui_chat(capture, model, conv.messages, **conv.chat_extra())
             seen.ui_events = [
                 e["data"] for e in ui.events if e["data"].get("type") not in HOST_EVENT_TYPES
             ]
@@ -225,6 +278,7 @@ async def run_fake(
         **({"default_user": user} if user is not None else {}),
     )
     model = conv.model()
+    tools = load_tools(conv.tools, conv.tool_id()) if conv.tools else None
     seen = Observed()
     if conv.task:
         conv.queue_upstream(upstream)
@@ -234,21 +288,46 @@ async def run_fake(
         return seen
     conv.queue_upstream(upstream)
     api = await host.chat(
-        conv.messages, model=model, stream=conv.stream, user_valves=conv.user_valves
+        conv.messages,
+        model=model,
+        stream=conv.stream,
+        user_valves=conv.user_valves,
+        tools=tools,
     )
     seen.api_status = api.status_code
-    seen.api = (
-        [strip_volatile(c) for c in api.chunks] if conv.stream else strip_volatile(api.response)
-    )
+    seen.api = normalise_chunks(api.chunks, conv) if conv.stream else strip_volatile(api.response)
     seen.api_events = list(api.events)
     if conv.ui:
         conv.queue_upstream(upstream)
         ui = await host.chat(
-            conv.messages, model=model, stream=True, ui=True, user_valves=conv.user_valves
+            conv.messages,
+            model=model,
+            stream=True,
+            ui=True,
+            user_valves=conv.user_valves,
+            tools=tools,
         )
         seen.ui_events = list(ui.events)
         seen.message = message_from_reduced(ui.message)
     return seen
+
+
+def load_tools(path: Path, tool_id: str) -> dict[str, Any]:
+    """A workspace tools file as the fake host's `tools=`: every public method of its `Tools`
+    instance, under the tool id Open WebUI would give it (the spec comes from the signature)."""
+    import inspect
+    import types
+
+    module = types.ModuleType(f"tool_{tool_id}")
+    exec(compile(Path(path).read_text(), str(path), "exec"), module.__dict__)
+    if not hasattr(module, "Tools"):
+        raise ValueError(f"{path}: no `class Tools` in this tools file")
+    instance = module.Tools()
+    return {
+        name: {"callable": getattr(instance, name), "tool_id": tool_id}
+        for name in dir(instance)
+        if not name.startswith("_") and inspect.ismethod(getattr(instance, name))
+    }
 
 
 def mask_timings(value: Any) -> Any:

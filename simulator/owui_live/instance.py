@@ -203,6 +203,35 @@ class OpenWebUI:
     def models(self) -> list[dict[str, Any]]:
         return self.request("GET", "/api/models")["data"]
 
+    # -- tools (workspace tools: a Python file with `class Tools`) ---------------------------
+
+    def create_tool(
+        self, path: str | Path, *, id: str | None = None, replace: bool = True
+    ) -> dict[str, Any]:
+        """Create a workspace tool from a tools file; chats use it with `tool_ids=[id]`."""
+        path = Path(path)
+        tool_id = (id or path.stem).lower()
+        body = {
+            "id": tool_id,
+            "name": tool_id,
+            "content": path.read_text(),
+            "meta": {"description": f"from {path.name}"},
+        }
+        if replace and self.get_tool(tool_id) is not None:
+            self.delete_tool(tool_id)
+        return self.request("POST", "/api/v1/tools/create", body)
+
+    def get_tool(self, tool_id: str) -> dict[str, Any] | None:
+        try:
+            return self.request("GET", f"/api/v1/tools/id/{tool_id}")
+        except RestError as exc:
+            if exc.status in (401, 404):
+                return None
+            raise
+
+    def delete_tool(self, tool_id: str) -> None:
+        self.request("DELETE", f"/api/v1/tools/id/{tool_id}/delete")
+
     # -- chats -----------------------------------------------------------------------------
 
     def _async_client(self, timeout: float) -> httpx.AsyncClient:
