@@ -178,3 +178,63 @@ def test_timing_figures_are_masked_before_comparing():
     assert compare(real, fake) == []
     fake.api_events[0]["data"]["description"] = status.replace("12 in", "13 in")
     assert compare(real, fake)  # token counts are not timings: still compared
+
+
+def test_error_ids_and_timestamps_are_masked():
+    from simulator.owui_live.differential import mask_timings
+
+    shown = "### ⚠️ Bad request\nError ID: `0123456789abcdef` · 2026-11-24 21:50:01 UTC"
+    assert mask_timings(shown) == "### ⚠️ Bad request\nError ID: `<error-id>` · <timestamp>"
+    assert mask_timings("id 0123456789abcdef stays") == "id 0123456789abcdef stays"
+
+
+def _chunk(delta: dict, finish=None, **extra) -> dict:
+    return {
+        "choices": [{"delta": delta, "finish_reason": finish, "index": 0}],
+        "model": "m",
+        "object": "chat.completion.chunk",
+        **extra,
+    }
+
+
+def test_coalesced_deltas_are_compared_joined_only_when_asked():
+    from simulator.owui_live.differential import Conversation, merge_deltas, normalise_chunks
+
+    chunks = [
+        _chunk({"reasoning_content": "th"}),
+        _chunk({"reasoning_content": "ink"}),
+        _chunk({"content": "Hel"}),
+        _chunk({"content": "lo"}),
+        _chunk({}, "stop", usage={"total_tokens": 3}),
+        _chunk({"content": "late"}),
+        "[DONE]",
+    ]
+    merged = merge_deltas(chunks)
+    assert merged == [
+        _chunk({"reasoning_content": "think"}),
+        _chunk({"content": "Hello"}),
+        _chunk({}, "stop", usage={"total_tokens": 3}),
+        _chunk({"content": "late"}),  # never joined across a finish chunk
+        "[DONE]",
+    ]
+    assert chunks[2] == _chunk({"content": "Hel"})  # the input is left as it was
+    conv = Conversation("x", Path("p.py"), [])
+    with_ids = [{"id": "a", "created": 1, **c} for c in chunks[:4]]
+    assert normalise_chunks(with_ids, conv) == chunks[:4]
+    conv.merge_deltas = True
+    assert normalise_chunks(with_ids, conv) == merged[:2]
+
+
+def test_workspace_tools_file_loads_as_host_tools(tmp_path):
+    from simulator.owui_live.differential import Conversation, load_tools
+
+    tools = load_tools(Path(__file__).parent / "files" / "weather_tools.py", "weather")
+    assert list(tools) == ["get_weather"] and tools["get_weather"]["tool_id"] == "weather"
+    assert tools["get_weather"]["callable"](city="Oslo") == "sunny, 21 °C in Oslo"
+    conv = Conversation("w", Path("p.py"), [], tools=Path("t.py"))
+    assert conv.chat_extra() == {"tool_ids": ["diff_w_tools"]}
+    assert Conversation("w", Path("p.py"), []).chat_extra() == {}
+    not_tools = tmp_path / "no_tools.py"
+    not_tools.write_text("class Pipe:\n    pass\n")
+    with pytest.raises(ValueError, match="no `class Tools`"):
+        load_tools(not_tools, "x")
