@@ -40,6 +40,15 @@ class DeltaCoalescer:
         return self._size > 0
 
     @property
+    def size(self) -> int:
+        """Characters held."""
+        return self._size
+
+    @property
+    def max_chars(self) -> int:
+        return self._max_chars
+
+    @property
     def deadline(self) -> float:
         return self._last_flush + self._window
 

@@ -42,19 +42,29 @@ class StreamPump:
 
     async def _run(self) -> None:
         coalescer = self._coalescer
+        acc = self._acc
+        add = coalescer.add
+        max_chars = coalescer.max_chars
         try:
             async for batch in self._batches:
-                segments, events = self._acc.feed(batch)
+                segments, events = acc.feed(batch)
                 for event in events:
                     await self._emit(event)
                 for kind, text in segments:
-                    coalescer.add(kind, text)
-                if self._acc.failure is not None:
-                    raise self._acc.failure
-                if coalescer.due():
-                    self._wake()
-                elif coalescer.has_data:
-                    self._arm(coalescer.deadline)
+                    add(kind, text)
+                if acc.failure is not None:
+                    raise acc.failure
+                # Only a waiting consumer needs waking (a busy one checks `due()` itself when
+                # it comes back). The window's end is a timer armed once per window, so while
+                # it runs the only per-read check is the size cap: no clock read per event.
+                if self._waiter is not None and coalescer.size:
+                    if coalescer.size >= max_chars:
+                        self._wake()
+                    elif coalescer.deadline != self._timer_at:
+                        if coalescer.due():  # e.g. the first delta: out at once
+                            self._wake()
+                        else:
+                            self._arm(coalescer.deadline)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # handed to the consumer, raised there
@@ -69,6 +79,10 @@ class StreamPump:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def _on_deadline(self) -> None:
+        self._timer, self._timer_at = None, None  # spent: the next window arms a new one
+        self._wake()
+
     def _arm(self, when: float | None) -> None:
         """One timer per coalescing deadline (the deadline only moves when output is taken)."""
         if when == self._timer_at:
@@ -78,12 +92,16 @@ class StreamPump:
             self._timer = None
         self._timer_at = when
         if when is not None:
-            self._timer = self._loop.call_later(max(0.0, when - time.monotonic()), self._wake)
+            delay = max(0.0, when - time.monotonic())
+            self._timer = self._loop.call_later(delay, self._on_deadline)
 
     async def wait(self) -> None:
         """Sleep until output may be due (a spurious wake-up is harmless: check `due()`)."""
-        if self.finished or self._coalescer.due():
+        coalescer = self._coalescer
+        if self.finished or coalescer.due():
             return
+        if coalescer.size:  # held output: wake at the window's end at the latest
+            self._arm(coalescer.deadline)
         waiter = self._loop.create_future()
         self._waiter = waiter
         try:

@@ -415,14 +415,15 @@ def decode_event(data: str | bytes) -> StreamEvent | DeltaEvent:
     if type(raw) is not dict:
         raise EventDecodeError(f"stream event is not an object: {data[:80]!r}")
     kind = raw.get("type")
-    delta_cls = _DELTA_TYPES.get(kind)  # type: ignore[arg-type]
-    if delta_cls is not None:  # the hot path: plain JSON types taken as they are
-        delta = raw.get("delta", "")
-        item_id = raw.get("item_id")
-        if type(delta) is str and (item_id is None or type(item_id) is str):
-            return delta_cls(kind, delta, item_id, raw)  # type: ignore[arg-type]
-        return _lenient_delta(delta_cls, kind, raw)  # type: ignore[arg-type]
-    if not isinstance(kind, str):
+    if type(kind) is str:
+        delta_cls = _DELTA_TYPES.get(kind)
+        if delta_cls is not None:  # the hot path: plain JSON types taken as they are
+            delta = raw.get("delta", "")
+            item_id = raw.get("item_id")
+            if type(delta) is str and (item_id is None or type(item_id) is str):
+                return delta_cls(kind, delta, item_id, raw)
+            return _lenient_delta(delta_cls, kind, raw)
+    else:
         if isinstance(raw.get("error"), dict):  # chat-style error chunk without a type
             raw["type"] = kind = "error"
         else:

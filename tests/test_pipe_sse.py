@@ -171,7 +171,7 @@ def test_delta_events_compare_by_value():
     assert a == b and a != c and "delta='x'" in repr(a)
 
 
-@pytest.mark.parametrize("payload", ["{", "[1]", '"x"', '{"delta":"x"}'])
+@pytest.mark.parametrize("payload", ["{", "[1]", '"x"', '{"delta":"x"}', '{"type":[1]}'])
 def test_bad_payloads_raise_decode_errors(payload):
     with pytest.raises(EventDecodeError):
         decode_event(payload)
