@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from pipe.coalesce import REASONING, TEXT, DeltaCoalescer
+from pipe.pump import StreamPump
+from pipe.stream import ResponseAccumulator
+from pipe.wire import TextDeltaEvent
 from tests.pipe_helpers import (  # noqa: F401
     GatedUpstream,
     _close_pipe_runtime,
@@ -112,3 +115,77 @@ async def test_nothing_is_held_back_while_the_upstream_pauses():
     rest = [c async for c in gen]
     seen += "".join(c["choices"][0]["delta"].get("content", "") for c in rest)
     assert seen == "Hello there friend"
+
+
+def _delta(text: str) -> TextDeltaEvent:
+    return TextDeltaEvent("response.output_text.delta", text, "m")
+
+
+async def _settle() -> None:
+    for _ in range(20):  # let the pump task take what was queued
+        await asyncio.sleep(0)
+
+
+async def test_pump_wakes_a_waiting_consumer_for_the_first_delta_and_the_size_cap():
+    clock = FakeClock()
+    clock.now = 1e12  # the coalescing window never ends during this test: no timer wakes
+    coalescer = DeltaCoalescer(window=10, max_chars=10, clock=clock)
+    queue: asyncio.Queue = asyncio.Queue()
+    emitted: list[dict] = []
+
+    async def batches():
+        while (batch := await queue.get()) is not None:
+            yield batch
+
+    async def emit(event: dict) -> None:
+        emitted.append(event)
+
+    pump = StreamPump(batches(), ResponseAccumulator(), coalescer, emit)
+    try:
+        waiting = asyncio.create_task(pump.wait())
+        queue.put_nowait([_delta("first")])
+        await asyncio.wait_for(waiting, 10)  # the first delta goes out at once
+        assert coalescer.take() == [[TEXT, "first"]]
+
+        waiting = asyncio.create_task(pump.wait())
+        queue.put_nowait([_delta("1234")])
+        queue.put_nowait([_delta("56789")])
+        await _settle()
+        assert not waiting.done()  # 9 characters held: inside the window, below the cap
+        queue.put_nowait([_delta("0")])
+        await asyncio.wait_for(waiting, 10)  # the cap (10) wakes the consumer
+        assert coalescer.take() == [[TEXT, "1234567890"]]
+
+        queue.put_nowait(None)
+        await asyncio.wait_for(pump.wait(), 10)  # the end wakes it too
+        assert pump.finished and pump.error is None and emitted == []
+    finally:
+        await pump.aclose()
+
+
+async def test_pump_timer_ends_the_window_while_the_upstream_is_silent():
+    coalescer = DeltaCoalescer(window=0.01, max_chars=1000)
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def batches():
+        while (batch := await queue.get()) is not None:
+            yield batch
+
+    async def emit(event: dict) -> None:
+        pass
+
+    pump = StreamPump(batches(), ResponseAccumulator(), coalescer, emit)
+    try:
+        queue.put_nowait([_delta("a")])
+        await asyncio.wait_for(pump.wait(), 10)
+        assert coalescer.take() == [[TEXT, "a"]]
+        queue.put_nowait([_delta("b")])
+        queue.put_nowait([_delta("c")])
+        for _ in range(3):  # the upstream then says nothing: only the timer can wake us
+            await asyncio.wait_for(pump.wait(), 10)
+            if coalescer.due():
+                break
+        assert coalescer.take() == [[TEXT, "bc"]]
+        assert not pump.finished
+    finally:
+        await pump.aclose()
