@@ -39,6 +39,7 @@ class BenchConfig:
     candidate_model: str | None = None  # default: the function id, or its first sub-model
     candidate_valves: dict[str, Any] = field(default_factory=dict)
     scenarios: tuple[str, ...] = ("burst/seq", "paced/seq", "burst/conc", "paced/conc")
+    repeat: int = 1  # whole runs in the same server; with more than one, medians are printed
 
 
 @dataclass
@@ -202,6 +203,39 @@ def format_table(results: list[ScenarioResult], config: BenchConfig) -> str:
     return "\n".join(lines)
 
 
+def median_rows(runs: list[list[ScenarioResult]]) -> list[dict[str, Any]]:
+    """Per scenario, the median over runs of every figure, and each run's CPU and TTFB ratio."""
+    out = []
+    for i, first in enumerate(runs[0]):
+        rows = [run[i].row() for run in runs]
+        merged: dict[str, Any] = {"scenario": first.name, "runs": len(rows)}
+        for key in rows[0]:
+            if key not in ("scenario", "chats"):
+                merged[key] = statistics.median(r[key] for r in rows)
+        merged["cpu_ratios"] = [r["ratio_cpu_s"] for r in rows]
+        merged["ttfb_ratios"] = [r["ratio_ttfb_s"] for r in rows]
+        out.append(merged)
+    return out
+
+
+def format_medians(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        f"Median of {rows[0]['runs']} runs (each run's ratio in brackets)",
+        f"{'scenario':<12} {'bare CPU ms':>12} {'cand CPU ms':>12} {'CPU ratio':>10}  "
+        f"{'bare TTFB ms':>13} {'cand TTFB ms':>13} {'TTFB ratio':>11}",
+    ]
+    for row in rows:
+        cpu = " ".join(f"{r:.2f}" for r in row["cpu_ratios"])
+        ttfb = " ".join(f"{r:.2f}" for r in row["ttfb_ratios"])
+        lines.append(
+            f"{row['scenario']:<12} {row['bare_cpu_s'] * 1000:>12.1f} "
+            f"{row['candidate_cpu_s'] * 1000:>12.1f} {row['ratio_cpu_s']:>9.2f}x [{cpu}]  "
+            f"{row['bare_ttfb_s'] * 1000:>13.1f} {row['candidate_ttfb_s'] * 1000:>13.1f} "
+            f"{row['ratio_ttfb_s']:>10.2f}x [{ttfb}]"
+        )
+    return "\n".join(lines)
+
+
 def run(config: BenchConfig, *, json_out: Path | None = None, echo=print) -> list[ScenarioResult]:
     """Start Open WebUI and the fake OpenRouter, run the benchmark, print the table."""
     from simulator.openrouter.server import SimServer
@@ -216,15 +250,25 @@ def run(config: BenchConfig, *, json_out: Path | None = None, echo=print) -> lis
         bench = Bench(owui, sim, config)
         bench.install()
         echo(f"bare model {bench.models['bare']}, candidate model {bench.models['candidate']}")
-        results = asyncio.run(bench.run(progress=lambda r: echo(f"  done {r.name}")))
-    echo(format_table(results, config))
+        runs: list[list[ScenarioResult]] = []
+        for n in range(max(1, config.repeat)):
+            prefix = f"run {n + 1}: " if config.repeat > 1 else ""
+            done = lambda r, p=prefix: echo(f"  {p}done {r.name}")  # noqa: E731
+            runs.append(asyncio.run(bench.run(progress=done)))
+            echo(format_table(runs[-1], config))
+    medians = median_rows(runs) if len(runs) > 1 else None
+    if medians:
+        echo(format_medians(medians))
     if json_out:
-        payload = {
+        payload: dict[str, Any] = {
             "config": {**asdict(config), "function": str(config.function)},
-            "rows": [r.row() for r in results],
+            "rows": [r.row() for r in runs[-1]],
         }
+        if medians:
+            payload["runs"] = [[r.row() for r in results] for results in runs]
+            payload["medians"] = medians
         json_out.write_text(json.dumps(payload, indent=2))
-    return results
+    return runs[-1]
 
 
 def parse_valves(pairs: list[str]) -> dict[str, Any]:
@@ -251,6 +295,7 @@ def cli_main(
     valves: list[str],
     scenarios: str,
     json_out: str | None,
+    repeat: int = 1,
 ) -> int:
     """The body of `orsim bench openwebui`; returns the exit code. Without `--function` the
     candidate is the production pipe, exported now (`orsim export-function`)."""
@@ -271,6 +316,7 @@ def cli_main(
                 valves,
                 scenarios,
                 json_out,
+                repeat,
             )
     except BenchError as exc:
         print(f"bench openwebui: {exc}")
@@ -287,8 +333,10 @@ def export_candidate(directory: Path) -> Path:
 
 
 def _cli_run(
-    function, deltas, rounds, concurrency, tps, candidate_model, valves, scenarios, json_out
+    function, deltas, rounds, concurrency, tps, candidate_model, valves, scenarios, json_out, repeat
 ) -> int:
+    if repeat < 1:
+        raise BenchError(f"--repeat must be at least 1, got {repeat}")
     config = BenchConfig(
         function=Path(function),
         deltas=deltas,
@@ -298,6 +346,7 @@ def _cli_run(
         candidate_model=candidate_model,
         candidate_valves=parse_valves(valves),
         scenarios=tuple(s.strip() for s in scenarios.split(",") if s.strip()),
+        repeat=repeat,
     )
     unknown = [s for s in config.scenarios if s not in BenchConfig.scenarios]
     if unknown:

@@ -145,13 +145,25 @@ def bench_openwebui_cmd(
         "burst/seq,paced/seq,burst/conc,paced/conc", "--scenarios", help="Comma-separated subset."
     ),
     json_out: str = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    repeat: int = typer.Option(
+        1, "--repeat", help="Whole runs in the same server; medians printed when more than one."
+    ),
 ) -> None:
     """Real Open WebUI server CPU and first-byte time per streamed chat: candidate vs a bare pipe."""
     from simulator.bench_openwebui import cli_main
 
     raise typer.Exit(
         cli_main(
-            function, deltas, rounds, concurrency, tps, candidate_model, valve, scenarios, json_out
+            function,
+            deltas,
+            rounds,
+            concurrency,
+            tps,
+            candidate_model,
+            valve,
+            scenarios,
+            json_out,
+            repeat,
         )
     )
 

@@ -8,8 +8,12 @@ from simulator.bench_openwebui import (
     Bench,
     BenchConfig,
     BenchError,
+    ChatSample,
+    ScenarioResult,
     cli_main,
+    format_medians,
     format_table,
+    median_rows,
     parse_valves,
 )
 from simulator.openrouter.server import SimServer
@@ -83,3 +87,35 @@ def test_cli_rejects_bad_input_before_starting_anything(tmp_path, capsys):
         cli_main(str(PIPES / "plain_pipe.py"), valves=["oops"], scenarios="burst/seq", **args) == 2
     )
     assert "KEY=VALUE" in capsys.readouterr().out
+
+
+def _result(name: str, bare_cpu: float, cand_cpu: float, ttfb: float) -> ScenarioResult:
+    result = ScenarioResult(name)
+    result.bare = [ChatSample(bare_cpu, 0.1, 1.0)]
+    result.candidate = [ChatSample(cand_cpu, ttfb, 1.0)]
+    return result
+
+
+def test_repeated_runs_report_medians_and_each_runs_ratio():
+    runs = [
+        [_result("burst/seq", 0.100, 0.040, 0.05), _result("paced/seq", 0.5, 0.3, 0.05)],
+        [_result("burst/seq", 0.100, 0.050, 0.07), _result("paced/seq", 0.5, 0.35, 0.05)],
+        [_result("burst/seq", 0.100, 0.045, 0.20), _result("paced/seq", 0.5, 0.4, 0.05)],
+    ]
+    rows = median_rows(runs)
+    burst = rows[0]
+    assert burst["scenario"] == "burst/seq" and burst["runs"] == 3
+    assert burst["ratio_cpu_s"] == pytest.approx(0.45)
+    assert burst["cpu_ratios"] == pytest.approx([0.4, 0.5, 0.45])
+    assert burst["ratio_ttfb_s"] == pytest.approx(0.7)  # medians, not means: 2.0 is an outlier
+    assert rows[1]["ratio_cpu_s"] == pytest.approx(0.7)
+    table = format_medians(rows)
+    assert "Median of 3 runs" in table and "[0.40 0.50 0.45]" in table
+
+
+def test_cli_rejects_a_repeat_below_one(capsys):
+    args = dict(deltas=10, rounds=1, concurrency=2, tps=1000.0, candidate_model=None, json_out=None)
+    code = cli_main(
+        str(PIPES / "plain_pipe.py"), valves=[], scenarios="burst/seq", repeat=0, **args
+    )
+    assert code == 2 and "--repeat" in capsys.readouterr().out
