@@ -2,6 +2,8 @@
 
 Every SSE `data:` payload is decoded once, by `decode_event`, into one of the event models
 below; an event type the pipe does not know becomes `UnknownEvent` (kept, never fatal).
+Text and reasoning deltas, nearly every event of a stream, become plain slotted `DeltaEvent`s
+whose few fields are type-checked by hand (a validated model per delta cost twice the CPU).
 Items the pipe may replay later (reasoning, function calls) keep every field they came with.
 """
 
