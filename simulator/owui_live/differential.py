@@ -102,6 +102,8 @@ class Observed:
     ui_events: list[dict[str, Any]] = field(default_factory=list)
     message: dict[str, Any] | None = None
     task: Any = None
+    # With workspace tools: the tool names the pipe sent upstream, per request of the API path.
+    upstream_tools: list[list[str]] | None = None
 
 
 # -- normalisation ---------------------------------------------------------------------------
@@ -151,6 +153,22 @@ def merge_deltas(chunks: list[Any]) -> list[Any]:
 def normalise_chunks(chunks: list[Any], conv: Conversation) -> list[Any]:
     stripped = [strip_volatile(c) for c in chunks]
     return merge_deltas(stripped) if conv.merge_deltas else stripped
+
+
+def _sent_count(upstream: Upstream | None) -> int:
+    requests_to = getattr(upstream, "requests_to", None)
+    return len(requests_to("/responses")) if requests_to else 0
+
+
+def _sent_tools(upstream: Upstream | None, since: int) -> list[list[str]] | None:
+    """Tool names of each `/responses` request the fake OpenRouter received after `since`."""
+    requests_to = getattr(upstream, "requests_to", None)
+    if requests_to is None:
+        return None
+    return [
+        sorted(t.get("name", "") for t in (r.get("body") or {}).get("tools") or [])
+        for r in requests_to("/responses")[since:]
+    ]
 
 
 def error_text(error: Any) -> str | None:
@@ -247,7 +265,10 @@ async def run_real(owui: Any, conv: Conversation, upstream: Upstream | None = No
         return seen
     async with owui.events() as capture:
         conv.queue_upstream(upstream)
+        sent = _sent_count(upstream)
         reply = await owui.chat(model, conv.messages, stream=conv.stream, **conv.chat_extra())
+        if conv.tools:
+            seen.upstream_tools = _sent_tools(upstream, sent)
         seen.api_status = reply.status
         seen.api = (
             normalise_chunks(reply.chunks, conv) if reply.chunks else strip_volatile(reply.json)
@@ -287,6 +308,7 @@ async def run_fake(
         seen.task = parse_task_json(transcript.response)
         return seen
     conv.queue_upstream(upstream)
+    sent = _sent_count(upstream)
     api = await host.chat(
         conv.messages,
         model=model,
@@ -297,6 +319,8 @@ async def run_fake(
     seen.api_status = api.status_code
     seen.api = normalise_chunks(api.chunks, conv) if conv.stream else strip_volatile(api.response)
     seen.api_events = list(api.events)
+    if conv.tools:
+        seen.upstream_tools = _sent_tools(upstream, sent)
     if conv.ui:
         conv.queue_upstream(upstream)
         ui = await host.chat(
@@ -346,7 +370,7 @@ def mask_timings(value: Any) -> Any:
 def compare(real: Observed, fake: Observed) -> list[str]:
     """Every field where the fake host differs from the real one, as readable lines."""
     diffs: list[str] = []
-    for name in ("api_status", "api", "api_events", "ui_events", "task"):
+    for name in ("api_status", "api", "api_events", "ui_events", "task", "upstream_tools"):
         a, b = mask_timings(getattr(real, name)), mask_timings(getattr(fake, name))
         if a != b:
             diffs.append(f"{name}:\n  real: {_show(a)}\n  fake: {_show(b)}")

@@ -148,6 +148,8 @@ async def test_exported_pipe_fake_host_matches_real(owui, exported, sim, name):
             if item.get("type") == "function_call_output"
         ]
         assert outputs == ["sunny, 21 °C in Paris"] * 4, outputs
+        # API path: both rounds offered exactly the workspace tool, on both hosts (compared).
+        assert real.upstream_tools == [["get_weather"], ["get_weather"]]
 
 
 def _check_behaviour(name: str, real: Observed) -> None:
