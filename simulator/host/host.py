@@ -30,7 +30,7 @@ from simulator.host.output import (
     non_stream_content,
     stream_content,
 )
-from simulator.host.reduce import Reducer, SSEParser, host_events
+from simulator.host.reduce import SSEParser, host_events, reduce_timeline
 from simulator.host.tasks import TASK_ENDPOINTS, endpoint_of, parse_task_output, task_body
 from simulator.host.toolloop import message_error, round_result, run_tool_calls
 from simulator.host.transcript import Transcript
@@ -465,17 +465,11 @@ class FakeHost:
 
 
 def _finish(transcript: Transcript, params: dict | None) -> Transcript:
-    reducer = Reducer((params or {}).get("reasoning_tags"), derive_host_events=not transcript.ui)
-    for kind, item in transcript.timeline:
-        if kind == "chunk":
-            reducer.chunk(item)
-        elif kind == "event":
-            reducer.event(item)
-        elif kind == "response":
-            reducer.completion(item)
-        elif kind == "failed":
-            reducer.failed()
-    transcript.message = reducer.result()
+    transcript.message = reduce_timeline(
+        transcript.timeline,
+        (params or {}).get("reasoning_tags"),
+        derive_host_events=not transcript.ui,
+    )
     if transcript.status_code != 200 and transcript.message.error is None:
         transcript.message.error = str((transcript.response or {}).get("detail"))
     return transcript
