@@ -199,40 +199,30 @@ class ScenarioRunner:
         if turn.user is not None:
             history.append({"role": "user", "content": turn.user})
         model = await self._model_id(host, turn.model) if turn.model else model_id
-        runs = [
-            self._one_call(host, scenario, turn, history, tools, model)
-            for _ in range(turn.concurrent)
-        ]
-        transcripts = list(await asyncio.gather(*runs))
+        tool_entries = {n: t.entry() for n, t in tools.items()} or None
+
+        async def one_call() -> Transcript:
+            try:
+                if turn.task:
+                    return await host.task(turn.task, messages=list(history), model=model)
+                return await host.chat(
+                    list(history),
+                    model=model,
+                    stream=turn.stream,
+                    user_valves=scenario.user.valves or None,
+                    tools=tool_entries,
+                    features=turn.features or None,
+                    extra_body=turn.body or None,
+                    ui=scenario.tool_mode == "passthrough",
+                )
+            except ModelNotFoundError as exc:  # Open WebUI answers 400 "Model not found"
+                transcript = Transcript(model=model, stream=turn.stream)
+                transcript.message.error = f"Model not found: {exc}"
+                return transcript
+
+        transcripts = list(await asyncio.gather(*(one_call() for _ in range(turn.concurrent))))
         requests = self.sim.requests_to("/responses")[before:]
         if turn.task is None and transcripts[0].message.content:
             history.append({"role": "assistant", "content": transcripts[0].message.content})
         tool_runs = [run for t in transcripts for run in t.tool_runs]
         return TurnOutcome(transcripts, requests, tool_runs)
-
-    async def _one_call(
-        self,
-        host: FakeHost,
-        scenario: Scenario,
-        turn: Turn,
-        history: list[dict[str, Any]],
-        tools: dict[str, ScriptedTool],
-        model: str,
-    ) -> Transcript:
-        try:
-            if turn.task:
-                return await host.task(turn.task, messages=list(history), model=model)
-            return await host.chat(
-                list(history),
-                model=model,
-                stream=turn.stream,
-                user_valves=scenario.user.valves or None,
-                tools={n: t.entry() for n, t in tools.items()} or None,
-                features=turn.features or None,
-                extra_body=turn.body or None,
-                ui=scenario.tool_mode == "passthrough",
-            )
-        except ModelNotFoundError as exc:
-            transcript = Transcript(model=model, stream=turn.stream)
-            transcript.message.error = f"Model not found: {exc}"
-            return transcript
