@@ -29,6 +29,7 @@ class ErrorKind(enum.StrEnum):
     CONNECTION = "connection"  # refused, reset, DNS
     STREAM_ERROR = "stream_error"  # error event / response.failed mid-stream
     STREAM_CUT = "stream_cut"  # EOF before a terminal event
+    MALFORMED_STREAM = "malformed_stream"  # an event that is not valid JSON / has no type
     BUSY = "busy"  # admission queue full
     CONFIG = "config"  # e.g. no API key
     MODEL = "model"  # unknown or filtered model
@@ -89,6 +90,10 @@ _TITLES: dict[ErrorKind, tuple[str, str]] = {
     ErrorKind.STREAM_CUT: (
         "The answer was cut off",
         "The connection closed before the model finished; please try again.",
+    ),
+    ErrorKind.MALFORMED_STREAM: (
+        "OpenRouter sent an answer the pipe could not read",
+        "A stream event was corrupt (usually a passing proxy or provider glitch); please try again.",
     ),
     ErrorKind.BUSY: ("Server busy", "Too many requests are waiting; please try again shortly."),
     ErrorKind.CONFIG: (

@@ -205,7 +205,7 @@ class ResponsesClient:
         except httpx.HTTPError as exc:
             raise _with_generation(_transport_error(exc, started), generation) from exc
         except EventDecodeError as exc:
-            error = PipeError(ErrorKind.STREAM_ERROR, str(exc), retryable=True)
+            error = PipeError(ErrorKind.MALFORMED_STREAM, str(exc), retryable=True)
             raise _with_generation(error, generation) from exc
         if not terminal:
             if last_error is not None:

@@ -159,7 +159,7 @@ async def test_mid_stream_faults_before_output_are_retried(openrouter_sim, fault
         ("nested_error", "reported an error"),
         ("failed;error_type=provider_unavailable", "reported an error"),
         ("disconnect", "cut off"),
-        ("malformed", "reported an error"),
+        ("malformed", "could not read"),
     ],
 )
 async def test_mid_stream_faults_after_output_keep_text_and_append_error(
