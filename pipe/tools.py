@@ -112,6 +112,11 @@ class ToolResult:
     def ok(self) -> bool:
         return self.error_kind is None
 
+    @classmethod
+    def refused(cls, call_id: str, name: str, kind: str, message: str, **extra: Any) -> ToolResult:
+        """A call answered with a structured error without running the tool."""
+        return cls(call_id, name, error_output(kind, name, message, **extra), kind)
+
 
 def error_output(kind: str, tool: str, message: str, **extra: Any) -> str:
     """The structured error the model sees in a `function_call_output`."""
@@ -170,16 +175,12 @@ class ToolExecutor:
         try:
             args = json.loads(raw) if raw.strip() else {}
         except ValueError as exc:
-            return ToolResult(
+            return ToolResult.refused(
                 call_id,
                 name,
-                error_output(
-                    INVALID_ARGUMENTS,
-                    name,
-                    f"The arguments are invalid JSON ({exc}). Send a JSON object.",
-                    arguments=raw[:500],
-                ),
                 INVALID_ARGUMENTS,
+                f"The arguments are invalid JSON ({exc}). Send a JSON object.",
+                arguments=raw[:500],
             )
         for key in self.registry.nullable_optional.get(name, ()):
             if isinstance(args, dict) and args.get(key, 0) is None:
@@ -188,16 +189,12 @@ class ToolExecutor:
         if not problems and not isinstance(args, dict):
             problems = ["the arguments must be a JSON object"]
         if problems:
-            return ToolResult(
+            return ToolResult.refused(
                 call_id,
                 name,
-                error_output(
-                    INVALID_ARGUMENTS,
-                    name,
-                    "The arguments are invalid for this tool's schema: " + "; ".join(problems),
-                    problems=problems,
-                ),
                 INVALID_ARGUMENTS,
+                "The arguments are invalid for this tool's schema: " + "; ".join(problems),
+                problems=problems,
             )
         return args
 
@@ -206,17 +203,13 @@ class ToolExecutor:
         entry = self.registry.entries.get(name)
         if entry is None:
             known = self.registry.names
-            return ToolResult(
+            return ToolResult.refused(
                 call_id,
                 name,
-                error_output(
-                    UNKNOWN_TOOL,
-                    name,
-                    f"There is no tool named {name!r}. Available tools: "
-                    + (", ".join(known) or "none"),
-                    available_tools=known,
-                ),
                 UNKNOWN_TOOL,
+                f"There is no tool named {name!r}. Available tools: "
+                + (", ".join(known) or "none"),
+                available_tools=known,
             )
         parsed = self._parse(call, entry)
         if isinstance(parsed, ToolResult):
