@@ -106,17 +106,22 @@ def expected(name: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("plan", PLANS)
-@pytest.mark.parametrize("name", list(STREAMS))
-async def test_same_output_under_every_chunking_plan(replay_sim, name, plan):
-    sim, switch = replay_sim
-    switch.current = CassettePlayer(
+def _player(name: str, plan: str) -> CassettePlayer:
+    """The starter cassette `name`, replayed instantly under a chunking plan."""
+    return CassettePlayer(
         CASSETTES / f"{name}.yaml",
         chunking=plan,
         speed=None,
         ignore_paths=IGNORE,
         allow_repeats=True,
     )
+
+
+@pytest.mark.parametrize("plan", PLANS)
+@pytest.mark.parametrize("name", list(STREAMS))
+async def test_same_output_under_every_chunking_plan(replay_sim, name, plan):
+    sim, switch = replay_sim
+    switch.current = _player(name, plan)
     want = expected(name)
     rec = Recorder()
     out = await run_pipe(make_pipe(sim), chat_body("replay", model=STREAMS[name]), rec)
@@ -132,13 +137,7 @@ async def test_same_output_under_every_chunking_plan(replay_sim, name, plan):
 @pytest.mark.parametrize("name", ["stream-error-flat", "stream-error-nested", "stream-failed"])
 async def test_recorded_stream_errors_under_chunking(replay_sim, name, plan):
     sim, switch = replay_sim
-    switch.current = CassettePlayer(
-        CASSETTES / f"{name}.yaml",
-        chunking=plan,
-        speed=None,
-        ignore_paths=IGNORE,
-        allow_repeats=True,
-    )
+    switch.current = _player(name, plan)
     out = await run_pipe(make_pipe(sim, MAX_RETRIES=0), chat_body("replay"))
     assert "Error ID:" in out.text
     assert out.finish_reason is None  # an error ends the stream without a finish chunk
