@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from simulator.export import build_function_source
+from simulator.export import export_function
 from simulator.openrouter.server import SimServer
 from simulator.scenarios.model import Scenario, discover, load_scenario_file
 from simulator.scenarios.runner import ScenarioResult, ScenarioRunner
@@ -15,9 +15,7 @@ from simulator.scenarios.runner import ScenarioResult, ScenarioRunner
 
 def exported_function_file(directory: Path) -> Path:
     """The single-file function an operator deploys: scenarios test what ships."""
-    path = directory / "openrouter_responses_pipe.py"
-    path.write_text(build_function_source(), encoding="utf-8")
-    return path
+    return export_function(directory / "openrouter_responses_pipe.py")
 
 
 def load_all(paths: list[Path]) -> list[Scenario]:
