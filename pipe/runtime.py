@@ -2,7 +2,8 @@
 
 One `PipeRuntime` per event loop (in production: one per worker process) holds the shared
 httpx clients (one per base URL: building a client costs ~17 ms of CPU for its SSL context),
-the model catalogs (one per base URL and API key) and the admission controller. This module's
+the model catalogs (one per base URL and API key), the admission controller and the artifact
+databases and vaults (one engine per database). This module's
 `_RUNTIMES` registry is the only module-level mutable state of the pipe.
 """
 
@@ -15,6 +16,9 @@ import httpx
 
 from .admission import AdmissionController
 from .catalog import ModelCatalog
+from .storage.crypto import resolve_secrets
+from .storage.database import Database, choose_target
+from .storage.vault import ArtifactVault
 
 POOL_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=60)
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
@@ -28,6 +32,8 @@ class PipeRuntime:
         self.admission = AdmissionController(limit=50, queue_size=500)
         # Tool calls running at once in this process (MAX_PARALLEL_TOOLS_GLOBAL; live).
         self.tool_slots = AdmissionController(limit=200, queue_size=1_000_000)
+        self._databases: dict[str, Database] = {}
+        self._vaults: dict[tuple[str, str], ArtifactVault] = {}
 
     def client(self, base_url: str) -> httpx.AsyncClient:
         key = base_url.rstrip("/")
@@ -50,9 +56,34 @@ class PipeRuntime:
             self._catalogs[key] = catalog
         return catalog
 
+    def database(self, configured_url: str) -> Database:
+        """The database holding the pipe's tables (one engine per database per runtime)."""
+        target = choose_target(configured_url)
+        database = self._databases.get(target.url)
+        if database is None:
+            database = self._databases[target.url] = Database(target)
+        return database
+
+    def vault(self, configured_url: str, key: str, previous_keys: str) -> ArtifactVault:
+        """The artifact vault for a database and key set (valves may change between calls)."""
+        database = self.database(configured_url)
+        current, older = resolve_secrets(key, previous_keys)
+        fingerprint = hashlib.sha256("\0".join([current, *older]).encode()).hexdigest()
+        vault = self._vaults.get((database.target.url, fingerprint))
+        if vault is None:
+            vault = ArtifactVault(database, current, older)
+            self._vaults[(database.target.url, fingerprint)] = vault
+        return vault
+
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         self._catalogs.clear()
+        vaults, self._vaults = list(self._vaults.values()), {}
+        databases, self._databases = list(self._databases.values()), {}
+        for vault in vaults:
+            await vault.close()
+        for database in databases:
+            await database.dispose()
         for client in clients:
             await client.aclose()
 

@@ -71,22 +71,39 @@ def frontmatter(version: str) -> str:
     )
 
 
+def _module_key(package_dir: Path, path: Path) -> str:
+    """`errors` for pipe/errors.py, `storage.crypto` for pipe/storage/crypto.py."""
+    return ".".join(path.relative_to(package_dir).with_suffix("").parts)
+
+
+def _resolve_relative(key: str, node: ast.ImportFrom, filename: str) -> str:
+    """The module key a relative import names, seen from module `key`."""
+    package = key.split(".")[:-1]
+    if node.level - 1 > len(package):
+        raise ExportError(f"{filename}: relative import climbs above pipe/")
+    base = package[: len(package) - (node.level - 1)]
+    if not node.module:
+        raise ExportError(f"{filename}: import names from a module (`from .x import Name`)")
+    return ".".join([*base, node.module])
+
+
 def _load_modules(package_dir: Path) -> dict[str, _Module]:
+    """Every module of the package, subpackages included (flattened into one namespace).
+    `__init__.py` files only document their package: nothing is imported through them."""
     modules: dict[str, _Module] = {}
-    for path in sorted(package_dir.glob("*.py")):
-        if path.name == "__init__.py":
+    for path in sorted(package_dir.rglob("*.py")):
+        if path.name == "__init__.py" or "__pycache__" in path.parts:
             continue
+        key = _module_key(package_dir, path)
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source, filename=str(path))
         deps: set[str] = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level:
-                if node.level != 1 or not node.module:
-                    raise ExportError(f"{path.name}: use `from .module import Name` only")
-                deps.add(node.module)
+                deps.add(_resolve_relative(key, node, path.name))
             elif isinstance(node, ast.ImportFrom | ast.Import):
                 _check_third_party(path.name, node)
-        modules[path.stem] = _Module(path.stem, source, tree, deps)
+        modules[key] = _Module(key, source, tree, deps)
     for mod in modules.values():
         missing = mod.deps - modules.keys()
         if missing:
@@ -122,7 +139,7 @@ def _module_body(mod: _Module) -> str:
 
 def _docstring_comment(mod: _Module) -> str:
     doc = ast.get_docstring(mod.tree) or ""
-    header = f"# {'=' * 78}\n# pipe/{mod.name}.py\n"
+    header = f"# {'=' * 78}\n# pipe/{mod.name.replace('.', '/')}.py\n"
     if doc:
         header += "".join(f"# {line}".rstrip() + "\n" for line in doc.splitlines())
     return header + f"# {'=' * 78}\n"

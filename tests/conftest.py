@@ -1,3 +1,3 @@
 """Shared pytest fixtures. Feature fixtures live in tests/fixtures_*.py modules imported here."""
 
-pytest_plugins = ["tests.sim_fixtures", "tests.host_fixtures"]
+pytest_plugins = ["tests.sim_fixtures", "tests.host_fixtures", "tests.fixtures_postgres"]

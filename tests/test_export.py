@@ -95,6 +95,7 @@ def _package(tmp_path: Path, files: dict[str, str]) -> Path:
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
     for name, body in files.items():
+        (pkg / name).parent.mkdir(parents=True, exist_ok=True)
         (pkg / name).write_text(textwrap.dedent(body))
     return pkg
 
@@ -130,6 +131,29 @@ def test_dependency_order_and_docstrings_become_comments(tmp_path: Path) -> None
     src = build_function_source(pkg, version="9.9.9")
     assert src.index("def greet") < src.index("class Pipe")
     assert "# Helpers." in src and "version: 9.9.9" in src
+
+
+def test_subpackages_are_flattened_in_dependency_order(tmp_path: Path) -> None:
+    pkg = _package(
+        tmp_path,
+        {
+            "controller.py": PIPE_OK.replace(
+                "from .helpers import greet", "from .storage.words import greet"
+            ),
+            "storage/__init__.py": '"""Storage."""\n',
+            "storage/words.py": '"""Words."""\n\nfrom ..base import HI\nfrom .deep import twice\n\n'
+            "def greet():\n    return twice(HI)\n",
+            "storage/deep.py": "def twice(s):\n    return s * 2\n",
+            "base.py": 'HI = "hi"\n',
+        },
+    )
+    src = build_function_source(pkg, version="1")
+    assert src.index("HI =") < src.index("def greet") < src.index("class Pipe")
+    assert src.index("def twice") < src.index("def greet")
+    assert "# pipe/storage/words.py" in src
+    namespace: dict = {}
+    exec(compile(src, "exported", "exec"), namespace)
+    assert namespace["Pipe"]().hello == "hihi"
 
 
 @pytest.mark.parametrize(
