@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from .errors import DEFAULT_ERROR_TEMPLATE, ErrorKind, PipeError, SupportContacts
 from .logs import RequestContext, get_logger, new_request_id
 from .model_info import CatalogSnapshot, ModelInfo, sub_id_to_slug
 from .orchestrator import ChatRun, RunPolicy
 from .runtime import get_runtime
+from .secret_valve import SealError, seal
 from .settings import default_base_url, merge_valves, resolve_api_key
 from .toolloop import ToolSession
 from .tools import ToolExecutor, ToolPolicy, ToolRegistry
@@ -34,6 +35,15 @@ def _str(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _known_keys(api_key_valve: str) -> tuple[str, ...]:
+    """The request's API key in every form it may appear in, for redaction."""
+    try:
+        key = resolve_api_key(api_key_valve)
+    except SealError:
+        key = ""
+    return tuple(k for k in {key, api_key_valve.strip()} if k)
+
+
 class Pipe:
     class Valves(BaseModel):
         BASE_URL: str = Field(
@@ -42,7 +52,8 @@ class Pipe:
         )
         API_KEY: str = Field(
             default="",
-            description="OpenRouter API key; empty means the OPENROUTER_API_KEY environment variable.",
+            description="OpenRouter API key; empty means the OPENROUTER_API_KEY environment variable. Stored encrypted (keyed from WEBUI_SECRET_KEY).",
+            json_schema_extra={"input": {"type": "password"}},
         )
         MODEL_ID: str = Field(
             default="auto",
@@ -175,6 +186,12 @@ class Pipe:
             description="Send tool schemas in strict mode where they can be (all properties required, no extra ones).",
         )
 
+        @field_validator("API_KEY")
+        @classmethod
+        def _seal_api_key(cls, value: str) -> str:
+            """Open WebUI stores what validation returns: a typed key is stored sealed."""
+            return seal(value)
+
     class UserValves(BaseModel):
         REASONING_EFFORT: Effort | None = Field(
             default=None, description="Your reasoning effort (empty: the administrator's default)."
@@ -197,7 +214,7 @@ class Pipe:
     # ------------------------------------------------------------------ shared resources
 
     def _catalog(self, valves: Any):
-        key = resolve_api_key(valves.API_KEY)
+        key = resolve_api_key(valves.API_KEY)  # SealError: the caller's to report
         headers = attribution_headers(valves.HTTP_REFERER, valves.APP_TITLE)
         if key:
             headers["Authorization"] = f"Bearer {key}"
@@ -206,6 +223,9 @@ class Pipe:
     async def _snapshot(self, valves: Any) -> CatalogSnapshot | None:
         try:
             return await self._catalog(valves).get(valves.MODEL_CATALOG_REFRESH_SECONDS)
+        except SealError as exc:
+            get_logger().error("%s", exc)
+            return None
         except PipeError:
             return None
 
@@ -260,6 +280,7 @@ class Pipe:
             chat_id=_str(metadata.get("chat_id") or __chat_id__),
             message_id=_str(metadata.get("message_id") or __message_id__),
             session_id=_str(metadata.get("session_id") or __session_id__),
+            secrets=_known_keys(valves.API_KEY),
         )
         task = bool(__task__)
         streaming = bool(body.get("stream")) and not task
@@ -360,7 +381,10 @@ class Pipe:
         task: bool,
         tools: ToolSession | None = None,
     ) -> tuple[ResponsesClient, ResponsesRequest]:
-        api_key = resolve_api_key(valves.API_KEY)
+        try:
+            api_key = resolve_api_key(valves.API_KEY)
+        except SealError as exc:  # never send the ciphertext (or nothing) upstream
+            raise PipeError(ErrorKind.CONFIG, str(exc), retryable=False) from exc
         if not api_key:
             raise PipeError(
                 ErrorKind.CONFIG, "No OpenRouter API key is configured.", retryable=False

@@ -10,9 +10,15 @@ from __future__ import annotations
 import datetime as _dt
 import email.utils
 import enum
+import re
 import secrets
+import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .logs import get_logger
+from .redaction import ERROR_MESSAGE_MAX, ERROR_TEXT_MAX, user_text
 
 
 class ErrorKind(enum.StrEnum):
@@ -266,6 +272,49 @@ def new_error_id() -> str:
     return secrets.token_hex(8)
 
 
+# Operator templates may pad or align a field, but not by millions of characters.
+TEMPLATE_MAX_WIDTH = 200
+_WIDTH = re.compile(r"(\d+)")
+
+
+class TemplateError(ValueError):
+    """An operator's ERROR_TEMPLATE that cannot be filled."""
+
+
+class _TemplateFormatter(string.Formatter):
+    """`str.format` limited to plain placeholder names and modest widths."""
+
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        if field_name not in kwargs:  # no attribute or index access: `{title.__class__}`
+            raise TemplateError(f"unknown placeholder {{{field_name}}}")
+        return kwargs[field_name], field_name
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        widths = [int(w) for w in _WIDTH.findall(format_spec)]
+        if any(w > TEMPLATE_MAX_WIDTH for w in widths):
+            raise TemplateError(f"format width in {{:{format_spec}}} exceeds {TEMPLATE_MAX_WIDTH}")
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _TemplateFormatter()
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    """Fill every line; a line whose placeholders are all empty is dropped."""
+    lines = []
+    for line in template.splitlines():
+        names = [n for n in values if "{" + n + "}" in line]
+        if names and all(not values[n] for n in names):
+            continue
+        try:
+            lines.append(_FORMATTER.vformat(line, (), values))
+        except TemplateError:
+            raise
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            raise TemplateError(f"{type(exc).__name__}: {exc}") from exc
+    return "\n".join(lines)
+
+
 def render_error(
     error: PipeError,
     *,
@@ -273,7 +322,8 @@ def render_error(
     template: str = "",
     support: SupportContacts | None = None,
 ) -> str:
-    """Fill the template; a line whose placeholders are all empty is dropped."""
+    """Fill the template with redacted, capped values. An operator template that cannot be
+    filled falls back to the default one (the real error is never lost) and says so."""
     title, hint = _TITLES[error.kind]
     detail_lines = []
     if error.status:
@@ -296,22 +346,19 @@ def render_error(
         detail_lines.append(f"response `{error.details['response_id']}`")
     values = {
         "title": title,
-        "message": error.message.strip(),
+        "message": user_text(error.message.strip(), ERROR_MESSAGE_MAX),
         "hint": hint,
-        "details": " · ".join(detail_lines),
+        "details": user_text(" · ".join(detail_lines), ERROR_MESSAGE_MAX),
         "error_id": error_id,
         "timestamp": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "support": (support or SupportContacts()).markdown(),
         "kind": error.kind.value,
         "status": str(error.status or ""),
     }
-    lines = []
-    for line in (template or DEFAULT_ERROR_TEMPLATE).splitlines():
-        names = [n for n in values if "{" + n + "}" in line]
-        if names and all(not values[n] for n in names):
-            continue
-        try:
-            lines.append(line.format_map(values))
-        except (KeyError, IndexError, ValueError):
-            lines.append(line)  # a malformed operator template line is shown as written
-    return "\n".join(lines)
+    try:
+        text = _fill((template or DEFAULT_ERROR_TEMPLATE)[:ERROR_TEXT_MAX], values)
+    except TemplateError as exc:
+        get_logger().warning("ERROR_TEMPLATE cannot be used (%s); showing the default", exc)
+        text = _fill(DEFAULT_ERROR_TEMPLATE, values)
+        text += f"\n\n*(The pipe's ERROR_TEMPLATE could not be used: {exc}.)*"
+    return user_text(text, ERROR_TEXT_MAX)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .redaction import LOG_MESSAGE_MAX, bind_secrets, unbind_secrets, user_text
 
 LOGGER_NAME = "openrouter_pipe"
 
@@ -27,27 +28,13 @@ class RequestContext:
     chat_id: str = ""
     message_id: str = ""
     session_id: str = ""
+    # The request's own secrets (its API key): masked in everything it logs or shows.
+    secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
 _current_request: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
     "openrouter_pipe_request", default=None
 )
-
-_SECRET_PATTERNS = (
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]+"),
-    re.compile(r"sk-or-[A-Za-z0-9_\-]+"),
-    re.compile(r"(?i)(api[_-]?key[\"'=:\s]+)[A-Za-z0-9._\-]{8,}"),
-)
-
-
-def redact(text: str) -> str:
-    """Mask anything that looks like a credential."""
-    for pattern in _SECRET_PATTERNS:
-        if pattern.groups:
-            text = pattern.sub(lambda m: m.group(1) + "***", text)
-        else:
-            text = pattern.sub("sk-or-***", text)
-    return text
 
 
 def new_request_id() -> str:
@@ -63,9 +50,11 @@ def request_scope(ctx: RequestContext) -> Iterator[RequestContext]:
     """Bind `ctx` for the code (and tasks) running inside the block."""
     previous = _current_request.get()
     token = _current_request.set(ctx)
+    secrets_token = bind_secrets(ctx.secrets)
     try:
         yield ctx
     finally:
+        unbind_secrets(secrets_token)
         try:
             _current_request.reset(token)
         except ValueError:  # a generator resumed from another task's context
@@ -76,6 +65,7 @@ def bind_request(ctx: RequestContext) -> None:
     """Re-bind after a generator resumes: its consumer may call it from another context."""
     if _current_request.get() is not ctx:
         _current_request.set(ctx)
+        bind_secrets(ctx.secrets)
 
 
 class RequestContextFilter(logging.Filter):
@@ -90,7 +80,11 @@ class RequestContextFilter(logging.Filter):
         record.chat_id = ctx.chat_id if ctx else "-"
         record.session_id = ctx.session_id if ctx else "-"
         message = record.getMessage()
-        cleaned = redact(message)
+        cleaned = user_text(message, LOG_MESSAGE_MAX)
+        if record.exc_info and not record.exc_text:  # tracebacks quote exception messages
+            record.exc_text = user_text(
+                logging.Formatter().formatException(record.exc_info), LOG_MESSAGE_MAX
+            )
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
         if ctx is not None and not getattr(record, "_pipe_prefixed", False):

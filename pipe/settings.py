@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from .secret_valve import unseal
+
 ValvesT = TypeVar("ValvesT", bound=BaseModel)
 
 INHERIT = "inherit"
@@ -44,8 +46,9 @@ def merge_valves(valves: ValvesT, user_valves: Any, allowed: Iterable[str]) -> V
 
 
 def resolve_api_key(configured: str) -> str:
-    """The valve wins; otherwise the OPENROUTER_API_KEY environment variable."""
-    return (configured or "").strip() or os.environ.get("OPENROUTER_API_KEY", "").strip()
+    """The valve (opened if sealed; raises `SealError` when it cannot be) wins; otherwise the
+    OPENROUTER_API_KEY environment variable."""
+    return unseal((configured or "").strip()) or os.environ.get("OPENROUTER_API_KEY", "").strip()
 
 
 def default_base_url() -> str:

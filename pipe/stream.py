@@ -16,6 +16,13 @@ from typing import Any
 
 from .coalesce import REASONING, TEXT
 from .errors import PipeError, error_from_stream
+from .redaction import (
+    CITATION_EXCERPT_MAX,
+    CITATION_TITLE_MAX,
+    CITATION_URL_MAX,
+    STATUS_MAX,
+    user_text,
+)
 from .wire import (
     AnnotationAddedEvent,
     OutputItem,
@@ -35,14 +42,24 @@ SEARCH_ITEM_TYPES = frozenset({"web_search_call", "openrouter:web_search"})
 def status_event(
     description: str, *, done: bool, hidden: bool = False, **extra: Any
 ) -> dict[str, Any]:
+    """Status lines (and their string extras, e.g. a search query) are redacted and capped."""
+    extra = {k: user_text(v, STATUS_MAX) if isinstance(v, str) else v for k, v in extra.items()}
     return {
         "type": "status",
-        "data": {"description": description, "done": done, "hidden": hidden, **extra},
+        "data": {
+            "description": user_text(description, STATUS_MAX),
+            "done": done,
+            "hidden": hidden,
+            **extra,
+        },
     }
 
 
 def source_event(url: str, title: str, excerpt: str) -> dict[str, Any]:
-    name = title or url
+    """A citation; its url, title and excerpt come from upstream, so they are redacted and capped."""
+    url = user_text(url, CITATION_URL_MAX)
+    excerpt = user_text(excerpt, CITATION_EXCERPT_MAX)
+    name = user_text(title, CITATION_TITLE_MAX) if title else url
     return {
         "type": "source",
         "data": {

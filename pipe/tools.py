@@ -19,6 +19,7 @@ from typing import Any
 
 from .admission import AdmissionController
 from .logs import get_logger
+from .redaction import ERROR_MESSAGE_MAX, user_text
 from .toolschema import argument_problems, strict_schema
 from .wire import FunctionTool, OutputItem
 
@@ -119,7 +120,9 @@ class ToolResult:
 
 
 def error_output(kind: str, tool: str, message: str, **extra: Any) -> str:
-    """The structured error the model sees in a `function_call_output`."""
+    """The structured error the model (and whoever reads the chat) sees in a
+    `function_call_output`; an exception's text may quote a secret or be huge."""
+    message = user_text(message, ERROR_MESSAGE_MAX)
     return json.dumps(
         {"error": {"kind": kind, "tool": tool, "message": message, **extra}}, ensure_ascii=False
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from pipe.logs import LOGGER_NAME, RequestContext, get_logger, redact, request_scope
+from pipe.logs import LOGGER_NAME, RequestContext, get_logger, request_scope
+from pipe.redaction import redact
 from tests.pipe_helpers import _close_pipe_runtime, chat_body, make_pipe, run_pipe  # noqa: F401
 
 
