@@ -4,7 +4,9 @@ Open WebUI stores valves as whatever `Valves(**form).model_dump()` returns and s
 as stored, so the pipe seals the key in the valve's validator: a typed key is stored (and shown)
 as `encrypted:v1:...`, a sealed one passes through untouched, and only the request that uses it
 opens it. Open WebUI's own ENABLE_VALVE_ENCRYPTION (whole-valve Fernet) is off by default and
-returns the plain key to the admin form; this seal holds either way.
+returns the plain key to the admin form; this seal holds either way. The key is derived with
+HKDF, not the artifact store's salted scrypt ring (pipe/storage/crypto.py): a valve is validated
+synchronously, with no database at hand to hold a salt.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .owui import webui_secret_key
+
 SEALED_PREFIX = "encrypted:v1:"
 _NONCE_BYTES = 12
 _AAD = b"openrouter-pipe API_KEY"
@@ -25,11 +29,6 @@ _AAD = b"openrouter-pipe API_KEY"
 
 class SealError(Exception):
     """A sealed valve that cannot be opened (WEBUI_SECRET_KEY changed, or the text was edited)."""
-
-
-def webui_secret_key() -> str:
-    """Open WebUI's WEBUI_SECRET_KEY (`open-webui serve` puts it in the environment)."""
-    return os.environ.get("WEBUI_SECRET_KEY") or os.environ.get("WEBUI_JWT_SECRET_KEY") or ""
 
 
 def _aead(secret: str) -> AESGCM:

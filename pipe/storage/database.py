@@ -19,8 +19,9 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ..logs import get_logger, redact
+from ..logs import get_logger
 from ..owui import data_dir, owui_async_engine, owui_database_schema
+from ..redaction import redact
 from .schema import SCHEMA_VERSION, meta_table, pipe_metadata
 
 DEFAULT_SQLITE_NAME = "openrouter_pipe.db"
