@@ -254,6 +254,45 @@ def serve_openrouter_cmd(
     )
 
 
+@app.command("load")
+def load_cmd(
+    profile: str = typer.Option(
+        "smoke", "--profile", help="smoke | hold | ramp | step | soak (docs/load-testing.md)."
+    ),
+    users: int = typer.Option(None, "--users", help="Concurrent users (constant profiles)."),
+    duration: float = typer.Option(None, "--duration", help="Run time in seconds."),
+    workers: int = typer.Option(None, "--workers", help="Fake host worker processes."),
+    out: str = typer.Option(None, "--out", help="Result folder (default load-results/NAME-TIME)."),
+    function: str = typer.Option(
+        None, "--function", help="Function file to host (default: the exported pipe)."
+    ),
+    target: str = typer.Option(
+        None, "--target", help="Load this Open WebUI URL instead of starting the fake stack."
+    ),
+    model: str = typer.Option(None, "--model", help="Model id to chat with."),
+    locust_workers: int = typer.Option(
+        0, "--locust-workers", help="Run locust distributed: a master and N local workers."
+    ),
+) -> None:
+    """Load test: fake OpenRouter + K host workers + headless locust; CSVs, HTML, PNG plots."""
+    from pathlib import Path
+
+    from simulator.load.run import LoadOptions, cli_main
+
+    opts = LoadOptions(
+        profile=profile,
+        users=users,
+        duration=duration,
+        workers=workers,
+        out=Path(out) if out else None,
+        function=Path(function) if function else None,
+        target=target,
+        model=model,
+        locust_workers=locust_workers,
+    )
+    raise typer.Exit(cli_main(opts))
+
+
 @app.command("export-function")
 def export_function_cmd(
     out: str = typer.Option(

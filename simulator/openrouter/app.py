@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from simulator.cassettes.played import PlayedChunk, PlayedResponse
-from simulator.openrouter import answers, synth
+from simulator.openrouter import answers, loadgen, synth
 from simulator.openrouter.catalog import Catalog
 from simulator.openrouter.errors import SimHTTPError, model_not_found
 from simulator.openrouter.faults import PRE_RESPONSE, Fault, FaultSyntaxError, parse_faults
@@ -27,6 +27,7 @@ from simulator.openrouter.physics import parse_physics
 from simulator.openrouter.state import QueueSpec, SimConfig, SimState
 from simulator.openrouter.streaming import cut_after_events, render_stream
 from simulator.openrouter.validation import (
+    last_user_text,
     parse_json_body,
     validate_request,
 )
@@ -129,6 +130,13 @@ class ResponsesHandler:
             extra_headers = dict(spec.headers)
         elif self.player is not None:
             return await self._play(path, headers, body, faults)
+        elif req.stream and (load := loadgen.parse_marker(last_user_text(req))) is not None:
+            chunks = loadgen.load_chunks(load, req.model, physics)
+            return StreamingResponse(
+                loadgen.stamped(chunks),
+                headers={"Cache-Control": "no-cache", "X-Generation-Id": f"gen-load-{load.nonce}"},
+                media_type="text/event-stream",
+            )
         else:
             script = answers.apply_script_faults(answers.default_script(req), faults)
             events = answers.script_events(script, req)

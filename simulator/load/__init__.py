@@ -1,0 +1,1 @@
+"""`orsim load`: load tests with locust against the fake stack (or a real Open WebUI)."""
