@@ -20,7 +20,10 @@ from .storage.crypto import resolve_secrets
 from .storage.database import Database, choose_target
 from .storage.vault import ArtifactVault
 
-POOL_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=60)
+# No cap on connections: admission control (MAX_CONCURRENT_REQUESTS) bounds the streams, and a
+# pool cap below it would queue admitted chats for a connection (and fail them after the pool
+# timeout as "could not reach OpenRouter").
+POOL_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=50, keepalive_expiry=60)
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=30.0, pool=30.0)
 
 

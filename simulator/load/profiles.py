@@ -21,6 +21,7 @@ class Thresholds:
     ttft_p99_ms: float | None = None
     # step shape: the overflow of the first wave gets "busy" at once
     busy_first_wave: tuple[int, int] | None = None  # (at least, at most) busy first chats
+    first_wave: int | None = None  # users whose first chat must finish (no hang)
     busy_p99_ms: float | None = None
     rss_growth_mb: float | None = None  # soak: per worker, warm (after 1/5 of the run) to end
 
@@ -104,7 +105,7 @@ PROFILES: dict[str, Profile] = {
             wait=1.0,
             valves={"MAX_CONCURRENT_REQUESTS": 20, "REQUEST_QUEUE_SIZE": 10},
             reset_stats=False,
-            thresholds=Thresholds(busy_first_wave=(30, 39), busy_p99_ms=1000),
+            thresholds=Thresholds(busy_first_wave=(30, 39), first_wave=90, busy_p99_ms=1000),
         ),
         Profile(
             "soak",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.load.profiles import Thresholds
 
+_CAUGHT = re.compile(r"CatchResponseError\(['\"](.*)['\"]\)")  # how locust records failure()
 ROWS = {
     "chat": ("POST", "chat"),
     "busy_chat": ("POST", "chat (busy)"),
@@ -83,7 +85,8 @@ def summarise(prefix: Path) -> Summary:
         with open(f"{prefix}_failures.csv", newline="") as f:
             for r in csv.DictReader(f):
                 if r.get("Name") == "chat":
-                    kind = r["Error"].split(":")[0].strip()
+                    m = _CAUGHT.fullmatch(r["Error"])
+                    kind = m.group(1) if m else r["Error"]
                     s.failures[kind] = s.failures.get(kind, 0) + int(r["Occurrences"])
     except FileNotFoundError:
         pass
@@ -109,6 +112,9 @@ def judge(s: Summary, t: Thresholds) -> list[str]:
         low, high = t.busy_first_wave
         if not low <= s.first_busy <= high:
             bad.append(f"{s.first_busy} first chats got 'busy' (expected {low}-{high})")
+    if t.first_wave is not None and s.first_busy + s.first_admitted < t.first_wave:
+        missing = t.first_wave - s.first_busy - s.first_admitted
+        bad.append(f"{missing} first chats never finished (hang)")
     if t.busy_p99_ms is not None and (s.busy_p99 is None or s.busy_p99 > t.busy_p99_ms):
         bad.append(f"busy answer p99 {s.busy_p99} ms > {t.busy_p99_ms:g} ms (not immediate)")
     if t.rss_growth_mb is not None:

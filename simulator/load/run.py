@@ -16,7 +16,7 @@ from pathlib import Path
 
 from simulator.load import plots, results, stack
 from simulator.load.profiles import PROFILES, Profile
-from simulator.owui_live.process import stop
+from simulator.owui_live.process import process_tree_cpu_seconds, stop
 
 LOADTESTS = Path(__file__).resolve().parents[2] / "loadtests"
 PROGRESS_EVERY = 5.0
@@ -55,7 +55,7 @@ def locust_command(p: Profile, opts: LoadOptions, url: str, prefix: Path) -> lis
 def chat_args(p: Profile, opts: LoadOptions) -> list[str]:
     args = [
         "--chat-model",
-        opts.model or f"{stack.FUNCTION_ID}.openai.gpt-4o-mini",
+        _model(opts),
         "--chat-tokens",
         str(p.tokens),
         "--chat-long-share",
@@ -70,6 +70,10 @@ def chat_args(p: Profile, opts: LoadOptions) -> list[str]:
     for key, value in p.shape_args.items():
         args += [f"--{key}", str(value)]
     return args
+
+
+def _model(opts: LoadOptions) -> str:
+    return opts.model or f"{stack.FUNCTION_ID}.openai.gpt-4o-mini"
 
 
 def _worker_command(p: Profile, opts: LoadOptions) -> list[str]:
@@ -101,15 +105,17 @@ def run_load(opts: LoadOptions, echo: Callable[[str], None] = print) -> int:
             host = stack.start_host(out, function, openrouter.url, profile.workers, profile.valves)
             servers.append(host)
             url, host_pid = host.url, host.proc.pid
+            stack.warm_up(url, _model(opts), profile.workers)
             echo(f"fake OpenRouter {openrouter.url}; host {url} with {profile.workers} workers")
-        rss = _drive(profile, opts, url, prefix, host_pid, echo, out)
+        cpu_pids = {"openrouter": servers[0].proc.pid, "host": host_pid} if servers else {}
+        rss, cpu = _drive(profile, opts, url, prefix, host_pid, cpu_pids, echo, out)
     except stack.StackError as exc:
         echo(f"error: {exc}")
         return 2
     finally:
         for server in reversed(servers):
             server.close()
-    return _report(profile, prefix, out, rss, echo)
+    return _report(profile, prefix, out, rss, cpu, echo)
 
 
 def _flushing(echo: Callable[[str], None]) -> Callable[[str], None]:
@@ -132,10 +138,12 @@ def _drive(
     url: str,
     prefix: Path,
     host_pid: int | None,
+    cpu_pids: dict[str, int | None],
     echo: Callable[[str], None],
     out: Path,
-) -> dict[int, list[tuple[float, float]]]:
-    """Run locust to its end, printing progress and sampling worker RSS."""
+) -> tuple[dict[int, list[tuple[float, float]]], dict[str, float]]:
+    """Run locust to its end, printing progress and sampling worker RSS; returns the RSS
+    samples and the CPU seconds each part used (is the load generator the bottleneck?)."""
     log = open(out / "locust.log", "wb")
     procs = [subprocess.Popen(locust_command(p, opts, url, prefix), stdout=log, stderr=log)]
     procs += [
@@ -143,6 +151,11 @@ def _drive(
         for _ in range(opts.locust_workers)
     ]
     log.close()
+    cpu_pids = {**cpu_pids, "locust": procs[0].pid}
+    all_pids = {k: [p] for k, p in cpu_pids.items() if p}
+    all_pids["locust"] += [p.pid for p in procs[1:]]
+    cpu_start = _cpu(all_pids)
+    cpu_now = dict(cpu_start)
     started = time.monotonic()
     pids = stack.worker_pids(host_pid) if host_pid else []
     rss: dict[int, list[tuple[float, float]]] = {pid: [] for pid in pids}
@@ -151,6 +164,7 @@ def _drive(
         while procs[0].poll() is None:
             time.sleep(PROGRESS_EVERY)
             elapsed = time.monotonic() - started
+            cpu_now = _cpu(all_pids)  # sampled while alive: a finished process has no /proc
             for pid in pids:
                 mb = stack.rss_mb(pid)
                 if mb is not None:
@@ -162,6 +176,8 @@ def _drive(
                 echo("locust did not stop in time; stopping it")
                 break
     finally:
+        wall = max(1e-9, time.monotonic() - started)
+        cpu = {k: (cpu_now[k] - v) / wall for k, v in cpu_start.items()}
         for proc in procs:
             if proc.poll() is None:
                 proc.terminate()
@@ -170,7 +186,11 @@ def _drive(
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 stop(proc, grace=1)
-    return rss
+    return rss, cpu
+
+
+def _cpu(pids: dict[str, list[int]]) -> dict[str, float]:
+    return {k: sum(process_tree_cpu_seconds(p) for p in ps) for k, ps in pids.items()}
 
 
 def _report(
@@ -178,6 +198,7 @@ def _report(
     prefix: Path,
     out: Path,
     rss: dict[int, list[tuple[float, float]]],
+    cpu: dict[str, float],
     echo: Callable[[str], None],
 ) -> int:
     if not Path(f"{prefix}_stats.csv").exists():
@@ -197,6 +218,7 @@ def _report(
         "workers": p.workers,
         **dataclasses.asdict(s),
         "levels": levels,
+        "cpu_cores": cpu,
         "threshold_failures": bad,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -212,6 +234,7 @@ def _report(
         echo(
             f"first wave: {s.first_busy} busy, {s.first_admitted} admitted; busy p99 {s.busy_p99} ms"
         )
+    echo("CPU (cores, mean over the run): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
     if s.rss_growth_mb:
         echo(
             "RSS growth after warm-up: "

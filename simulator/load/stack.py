@@ -110,6 +110,22 @@ def _wait_workers(server: Server, workers: int, timeout: float = 60.0) -> None:
     raise StackError(f"the host did not become healthy; log {server.log}:\n{_tail(server.log)}")
 
 
+def warm_up(url: str, model: str, workers: int, token: str = "sk-orsim-admin") -> None:
+    """A few short chats at once, so every worker has fetched the catalog before the run
+    (the first chat of a worker pays for that, and would count in the TTFT percentiles)."""
+    import concurrent.futures
+
+    body = {"model": model, "stream": True, "messages": [{"role": "user", "content": "warm up"}]}
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def chat(_: int) -> None:
+        with httpx.Client(timeout=30) as client:
+            client.post(url + "/api/chat/completions", json=body, headers=headers).read()
+
+    with concurrent.futures.ThreadPoolExecutor(4 * workers) as pool:
+        list(pool.map(chat, range(4 * workers)))
+
+
 def worker_pids(pid: int) -> list[int]:
     """The host's worker processes: its spawned children (uvicorn's workers, not the
     multiprocessing resource tracker), or itself alone."""
