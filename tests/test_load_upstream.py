@@ -3,6 +3,7 @@ user message asks for stamped, nonce-bearing tokens; bad markers are clear 400s.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 
@@ -44,7 +45,7 @@ def test_marker_streams_one_stamped_token_per_delta_with_the_nonce(openrouter_si
 def test_stamps_follow_the_pacing(openrouter_sim):
     r = post(openrouter_sim, load_prompt("pace1", 6, "tps=50"))
     stamps = [int(TOKEN.fullmatch(p).group(3)) for p in deltas(r)]
-    gaps_ms = [(b - a) / 1000 for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps_ms = [(b - a) / 1000 for a, b in itertools.pairwise(stamps)]
     assert all(g >= 15 for g in gaps_ms), gaps_ms  # 20 ms apart at 50 tokens/s
 
 
