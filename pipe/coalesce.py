@@ -8,6 +8,7 @@ upstream pauses. Text and reasoning stay in their original order.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 TEXT = "text"
 REASONING = "reasoning"
@@ -25,7 +26,9 @@ class DeltaCoalescer:
         "_window",
     )
 
-    def __init__(self, window: float, max_chars: int = 2048, clock=time.monotonic) -> None:
+    def __init__(
+        self, window: float, max_chars: int = 2048, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._window = max(0.0, window)
         self._max_chars = max(1, max_chars)
         self._clock = clock

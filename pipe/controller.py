@@ -12,6 +12,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, Field, field_validator
 
+from .catalog import ModelCatalog
 from .errors import DEFAULT_ERROR_TEMPLATE, ErrorKind, PipeError, SupportContacts
 from .logs import RequestContext, get_logger, new_request_id
 from .model_info import CatalogSnapshot, ModelInfo, sub_id_to_slug
@@ -23,9 +24,8 @@ from .toolloop import ToolSession
 from .tools import ToolExecutor, ToolPolicy, ToolRegistry
 from .translate import Identity, TranslateOptions, TranslationError, build_request
 from .upstream import ResponsesClient, UpstreamConfig, attribution_headers
-from .wire import ResponsesRequest
+from .wire import Effort, FunctionTool, ResponsesRequest, json_object
 
-Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 SummaryMode = Literal["auto", "concise", "detailed", "disabled"]
 ModelFilter = Literal["all", "only", "exclude"]
 ToolMode = Literal["pipe", "open_webui"]
@@ -213,7 +213,7 @@ class Pipe:
 
     # ------------------------------------------------------------------ shared resources
 
-    def _catalog(self, valves: Any):
+    def _catalog(self, valves: Any) -> ModelCatalog:
         key = resolve_api_key(valves.API_KEY)  # SealError: the caller's to report
         headers = attribution_headers(valves.HTTP_REFERER, valves.APP_TITLE)
         if key:
@@ -320,7 +320,9 @@ class Pipe:
     # ------------------------------------------------------------------ request preparation
 
     @staticmethod
-    def _tool_session(valves: Any, body: dict[str, Any], owui_tools: Any, runtime: Any):
+    def _tool_session(
+        valves: Any, body: dict[str, Any], owui_tools: Any, runtime: Any
+    ) -> ToolSession | None:
         """The tool loop of one request, or None when no tools are involved.
 
         The pipe runs the tools of `__tools__`. Open WebUI runs them itself in pass-through
@@ -344,7 +346,7 @@ class Pipe:
     def _sub_id(body: dict[str, Any], metadata: dict[str, Any]) -> str:
         """`<function_id>.<sub_id>` from body["model"], else from the metadata model dict."""
         candidates = [body.get("model")]
-        model = metadata.get("model") if isinstance(metadata.get("model"), dict) else {}
+        model = json_object(metadata.get("model"))
         candidates += [
             model.get("id"),
             (model.get("info") or {}).get("base_model_id"),
@@ -360,7 +362,9 @@ class Pipe:
         )
 
     @staticmethod
-    def _offered_tools(valves: Any, body: dict[str, Any], tools: ToolSession | None):
+    def _offered_tools(
+        valves: Any, body: dict[str, Any], tools: ToolSession | None
+    ) -> tuple[FunctionTool, ...] | None:
         """Pipe mode offers `__tools__` (strict if asked); pass-through keeps the body's."""
         if tools is None:
             return None

@@ -19,6 +19,7 @@ from typing import Any
 
 from .logs import get_logger
 from .redaction import ERROR_MESSAGE_MAX, ERROR_TEXT_MAX, user_text
+from .wire import ErrorBody
 
 
 class ErrorKind(enum.StrEnum):
@@ -195,34 +196,29 @@ def parse_retry_after(value: str | None) -> float | None:
 def error_from_http(status: int, body: Any, headers: dict[str, str] | None = None) -> PipeError:
     """Classify a non-2xx answer; `error.code` may be an int or a string."""
     headers = {k.lower(): v for k, v in (headers or {}).items()}
-    err = body.get("error") if isinstance(body, dict) else None
-    err = err if isinstance(err, dict) else {}
-    message = str(
-        err.get("message") or (body if isinstance(body, str) and body else f"HTTP {status}")
-    )
-    metadata = err.get("metadata") if isinstance(err.get("metadata"), dict) else {}
-    availability = err.get("availability") if isinstance(err.get("availability"), dict) else {}
+    parsed = ErrorBody.model_validate(body if isinstance(body, dict) else {})
+    err = parsed.error
+    message = err.message or (body if isinstance(body, str) and body else f"HTTP {status}")
     retry_after = parse_retry_after(headers.get("retry-after"))
-    if retry_after is None and isinstance(availability.get("retry_after"), int | float):
-        retry_after = float(availability["retry_after"])
+    if retry_after is None and err.availability.retry_after is not None:
+        retry_after = float(err.availability.retry_after)
     details: dict[str, Any] = {}
-    if metadata.get("reasons"):
-        details["reasons"] = [str(r) for r in metadata["reasons"]]
-    if metadata.get("flagged_input"):
-        details["flagged_input"] = str(metadata["flagged_input"])[:100]
-    if metadata.get("provider_name"):
-        details["provider"] = str(metadata["provider_name"])
-    if availability.get("code"):
-        details["availability"] = str(availability["code"])
+    if err.metadata.reasons:
+        details["reasons"] = [str(r) for r in err.metadata.reasons]
+    if err.metadata.flagged_input:
+        details["flagged_input"] = err.metadata.flagged_input[:100]
+    if err.metadata.provider_name:
+        details["provider"] = err.metadata.provider_name
+    if err.availability.code:
+        details["availability"] = err.availability.code
     if headers.get("x-generation-id"):
         details["generation_id"] = headers["x-generation-id"]
     return PipeError(
         kind_for_status(status),
         message,
         status=status,
-        code=err.get("code"),
-        error_type=err.get("error_type")
-        or (body.get("error_type") if isinstance(body, dict) else None),
+        code=err.code,
+        error_type=err.error_type or parsed.error_type,
         retry_after=retry_after,
         details=details,
     )

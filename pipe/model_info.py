@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .wire import CatalogEntry
+
 # Chat-Completions vocabulary in `supported_parameters` -> the Responses field it unlocks.
 SUPPORTED_PARAM_MAP: dict[str, str] = {
     "temperature": "temperature",
@@ -87,34 +89,34 @@ class ModelInfo:
 
 def parse_model(raw: dict[str, Any]) -> ModelInfo | None:
     """Build a ModelInfo from one `/models` entry; None when the entry has no usable id."""
-    slug = raw.get("id")
-    if not isinstance(slug, str) or not slug.strip():
+    entry = CatalogEntry.model_validate(raw)
+    slug = entry.id
+    if not slug or not slug.strip():
         return None
-    params = {str(p) for p in raw.get("supported_parameters") or [] if isinstance(p, str)}
-    arch = raw.get("architecture") if isinstance(raw.get("architecture"), dict) else {}
-    inputs = {str(m) for m in arch.get("input_modalities") or []}
-    pricing = raw.get("pricing") if isinstance(raw.get("pricing"), dict) else {}
-    top = raw.get("top_provider") if isinstance(raw.get("top_provider"), dict) else {}
-    reasoning_info = raw.get("reasoning") if isinstance(raw.get("reasoning"), dict) else {}
+    params = {p for p in entry.supported_parameters if isinstance(p, str)}
+    inputs = {str(m) for m in entry.architecture.input_modalities}
+    pricing = entry.pricing
     prices = [_price(v) for k, v in pricing.items() if k in ("prompt", "completion", "request")]
     known = [p for p in prices if p is not None]
     web_price = _price(pricing.get("web_search"))
-    max_out = top.get("max_completion_tokens")
-    context = raw.get("context_length")
+    max_out = entry.top_provider.max_completion_tokens
+    reasoning_info = entry.reasoning
     return ModelInfo(
         slug=slug,
-        name=str(raw.get("name") or slug),
+        name=entry.name or slug,
         reasoning=bool(params & {"reasoning", "include_reasoning", "reasoning_effort"})
-        or bool(reasoning_info),
-        reasoning_mandatory=bool(reasoning_info.get("mandatory")),
-        supported_efforts=tuple(str(e) for e in reasoning_info.get("supported_efforts") or []),
+        or reasoning_info is not None,
+        reasoning_mandatory=reasoning_info is not None and reasoning_info.mandatory,
+        supported_efforts=tuple(
+            str(e) for e in (reasoning_info.supported_efforts if reasoning_info else ())
+        ),
         tools="tools" in params or "tool_choice" in params,
         vision="image" in inputs,
         audio_input="audio" in inputs,
         file_input="file" in inputs,
         web_search=web_price is not None and web_price > 0,
-        max_output_tokens=max_out if isinstance(max_out, int) and max_out > 0 else None,
-        context_length=context if isinstance(context, int) else None,
+        max_output_tokens=max_out if max_out is not None and max_out > 0 else None,
+        context_length=entry.context_length,
         free=bool(known) and all(p == 0 for p in known),
         supported=frozenset(SUPPORTED_PARAM_MAP[p] for p in params if p in SUPPORTED_PARAM_MAP),
     )

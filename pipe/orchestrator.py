@@ -21,7 +21,7 @@ from .errors import ErrorKind, PipeError, SupportContacts, new_error_id, render_
 from .logs import RequestContext, bind_request, get_logger, request_scope
 from .pump import StreamPump
 from .report import ChunkFactory, add_usage, final_status_line
-from .stream import ResponseAccumulator, RunOutcome, absorb_result, status_event
+from .stream import ResponseAccumulator, RunOutcome, status_event
 from .toolloop import (
     ToolSession,
     chat_tool_calls,
@@ -32,7 +32,14 @@ from .toolloop import (
 )
 from .tools import ToolResult
 from .upstream import ResponsesClient, retry_delay
-from .wire import OutputItem, ResponsesRequest, Usage
+from .wire import (
+    TERMINAL_BY_STATUS,
+    AnyEvent,
+    OutputItem,
+    ResponseLifecycleEvent,
+    ResponsesRequest,
+    Usage,
+)
 
 Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 COALESCE_MAX_CHARS = 2048
@@ -78,6 +85,8 @@ class ChatRun:
         self._started = time.monotonic()
         self._first_output: float | None = None
         self.last_outcome: RunOutcome | None = None
+        self.failed = False  # the request ended with an error message
+        self._streaming = True
 
     # ------------------------------------------------------------------ helpers
 
@@ -127,10 +136,38 @@ class ChatRun:
         await asyncio.sleep(delay)
         return True
 
-    # ------------------------------------------------------------------ streaming
+    # ------------------------------------------------------------------ the one loop
 
     async def stream(self) -> AsyncIterator[dict[str, Any]]:
         """The generator handed to Open WebUI for a streaming chat request."""
+        async for chunk in self._run(streaming=True):
+            yield chunk
+
+    async def complete(self, *, task: bool) -> str | dict[str, Any]:
+        """Non-streaming chat and task requests: the same loop, its chunks folded into the final
+        text (tasks: the answer, or "" on failure). In pass-through mode a round that ends in
+        tool calls returns a `chat.completion` dict with `message.tool_calls` for Open WebUI."""
+        texts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        async for chunk in self._run(streaming=False):
+            delta = chunk["choices"][0]["delta"]
+            if "content" in delta:
+                texts.append(delta["content"])
+            calls.extend(delta.get("tool_calls") or ())
+        if task:
+            if self.failed:
+                return ""
+            outcome = self.last_outcome or RunOutcome()
+            return outcome.text or outcome.reasoning
+        if calls:
+            return self._chunks.completion("".join(texts), calls, self._usage)
+        return "".join(texts)
+
+    async def _run(self, *, streaming: bool) -> AsyncIterator[dict[str, Any]]:
+        """Admission, the rounds, the final status, then a finish chunk or an error message.
+        A non-streaming upstream call is read as a stream of one batch, so retries, the tool
+        loop and error handling are the same code for both."""
+        self._streaming = streaming
         with request_scope(self.ctx):
             try:
                 client, request = await self._prepare()
@@ -153,6 +190,7 @@ class ChatRun:
                 )
 
     async def _error_chunk(self, error: PipeError) -> dict[str, Any]:
+        self.failed = True
         text = self.error_markdown(error)
         await self.emit(
             status_event("Error: " + error.kind.value.replace("_", " "), done=True, error=True)
@@ -165,7 +203,7 @@ class ChatRun:
         """Upstream calls until the model stops calling tools (the tool loop)."""
         rounds = 0
         while True:
-            async for chunk in self.stream_turn(client, request):
+            async for chunk in self._turn(client, request):
                 yield chunk
             outcome = self.last_outcome or RunOutcome()
             calls = outcome.function_calls
@@ -203,17 +241,23 @@ class ChatRun:
         self._shown = self._text_shown = True
         return chunk
 
-    async def stream_turn(
+    def _batches(
+        self, client: ResponsesClient, request: ResponsesRequest
+    ) -> AsyncIterator[list[AnyEvent]]:
+        return client.stream(request) if self._streaming else _one_batch(client, request)
+
+    async def _turn(
         self, client: ResponsesClient, request: ResponsesRequest
     ) -> AsyncIterator[dict[str, Any]]:
         """One upstream call, retried while nothing of it was shown; sets `last_outcome`."""
         attempt = 0
         self._turn_shown = False
         while True:
-            acc = ResponseAccumulator(show_status=self.policy.show_progress)
+            # Progress statuses ("Thinking…") only make sense while an answer streams in.
+            acc = ResponseAccumulator(show_status=self.policy.show_progress and self._streaming)
             try:
                 may_retry = attempt < self.policy.max_retries
-                async for chunk in self._pump(client.stream(request), acc, may_retry):
+                async for chunk in self._pump(self._batches(client, request), acc, may_retry):
                     yield chunk
             except PipeError as error:
                 if await self._retrying(attempt, error):
@@ -225,7 +269,7 @@ class ChatRun:
             return
 
     async def _pump(
-        self, batches: AsyncIterator[list], acc: ResponseAccumulator, may_retry: bool
+        self, batches: AsyncIterator[list[AnyEvent]], acc: ResponseAccumulator, may_retry: bool
     ) -> AsyncIterator[dict[str, Any]]:
         """Batches -> coalesced chunks. Waits for more upstream data only until the coalescing
         deadline, so a pause upstream never holds back what already arrived.
@@ -285,67 +329,11 @@ class ChatRun:
             line += f" · stopped: {outcome.incomplete_reason.replace('_', ' ')}"
         await self.emit(status_event(line, done=True))
 
-    # ------------------------------------------------------------------ non-streaming
 
-    async def complete(self, *, task: bool) -> str | dict[str, Any]:
-        """Non-streaming chat and task requests: the final text (tasks: "" on failure).
-        In pass-through mode a round that ends in tool calls returns a `chat.completion`
-        dict with `message.tool_calls` for Open WebUI's tool loop."""
-        with request_scope(self.ctx):
-            try:
-                client, request = await self._prepare()
-                async with self._admission.slot():
-                    texts: list[str] = []
-                    rounds = 0
-                    while True:
-                        outcome, events = await self._create(client, request)
-                        if task:
-                            return outcome.text or outcome.reasoning
-                        for event in events:
-                            await self.emit(event)
-                        if outcome.text:
-                            texts.append(outcome.text)
-                        calls = outcome.function_calls
-                        if not calls or self._tools is None:
-                            break
-                        if self._tools.passthrough:
-                            await self._final_status(outcome)
-                            return self._chunks.completion(
-                                "\n\n".join(texts), chat_tool_calls(calls), self._usage
-                            )
-                        if rounds >= self._tools.max_rounds:
-                            texts.append(limit_notice(self._tools.max_rounds, calls))
-                            break
-                        rounds += 1
-                        request = next_request(request, outcome, await self._run_tools(calls))
-                await self._final_status(outcome)
-                return "\n\n".join(texts)
-            except PipeError as error:
-                text = self.error_markdown(error)
-                return "" if task else text
-            except Exception as exc:
-                get_logger().exception("unexpected error in the pipe")
-                text = self.error_markdown(
-                    PipeError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
-                )
-                return "" if task else text
-
-    async def _create(
-        self, client: ResponsesClient, request: ResponsesRequest
-    ) -> tuple[RunOutcome, list[dict[str, Any]]]:
-        """One non-streaming upstream call with retries; sets `last_outcome`."""
-        attempt = 0
-        self._turn_shown = False
-        while True:
-            try:
-                result = await client.create(request)
-                break
-            except PipeError as error:
-                if await self._retrying(attempt, error):
-                    attempt += 1
-                    continue
-                raise
-        outcome, events = absorb_result(result, show_status=False)
-        self.last_outcome = outcome
-        self._usage = add_usage(self._usage, outcome.usage)
-        return outcome, events
+async def _one_batch(
+    client: ResponsesClient, request: ResponsesRequest
+) -> AsyncIterator[list[AnyEvent]]:
+    """A non-streaming result as the terminal event of a one-batch stream."""
+    result = await client.create(request)
+    kind = TERMINAL_BY_STATUS.get(result.status or "", "response.completed")
+    yield [ResponseLifecycleEvent(type=kind, response=result)]

@@ -17,13 +17,13 @@ from typing import Any
 
 from .coalesce import DeltaCoalescer
 from .stream import ResponseAccumulator
-from .wire import StreamEvent
+from .wire import AnyEvent
 
 
 class StreamPump:
     def __init__(
         self,
-        batches: AsyncIterator[list[StreamEvent]],
+        batches: AsyncIterator[list[AnyEvent]],
         acc: ResponseAccumulator,
         coalescer: DeltaCoalescer,
         emit: Callable[[dict[str, Any]], Awaitable[None]],

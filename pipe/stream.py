@@ -25,13 +25,14 @@ from .redaction import (
 )
 from .wire import (
     AnnotationAddedEvent,
+    AnyEvent,
     OutputItem,
     OutputItemEvent,
     ReasoningDeltaEvent,
     ReasoningDoneEvent,
     ResponseLifecycleEvent,
     ResponseObject,
-    StreamEvent,
+    TextDeltaEvent,
     TextDoneEvent,
     Usage,
 )
@@ -104,12 +105,12 @@ class ResponseAccumulator:
         self._events: list[dict[str, Any]] = []
         self._segments: list[tuple[str, str]] = []
 
-    def feed(self, batch: list[StreamEvent]) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    def feed(self, batch: list[AnyEvent]) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
         self._segments, self._events = [], []
         for event in batch:
             kind = event.type
-            if kind == "response.output_text.delta" or kind == "response.refusal.delta":
-                self._text(event.item_id or "", event.delta)  # type: ignore[attr-defined]
+            if isinstance(event, TextDeltaEvent):  # output_text and refusal deltas
+                self._text(event.item_id or "", event.delta)
             elif isinstance(event, ReasoningDeltaEvent):
                 self._reasoning(event.item_id or "", event.delta)
             elif isinstance(event, AnnotationAddedEvent):
@@ -229,13 +230,3 @@ class ResponseAccumulator:
         self.outcome.text = "".join(self._text_parts)
         self.outcome.reasoning = "".join(self._reasoning_parts)
         return self.outcome
-
-
-def absorb_result(
-    result: ResponseObject, *, show_status: bool = False
-) -> tuple[RunOutcome, list[dict[str, Any]]]:
-    """A non-streaming result through the same rules (citations, items, usage)."""
-    acc = ResponseAccumulator(show_status=show_status)
-    kind = "response.incomplete" if result.status == "incomplete" else "response.completed"
-    _, events = acc.feed([ResponseLifecycleEvent(type=kind, response=result)])
-    return acc.finish(), events

@@ -21,7 +21,7 @@ from .admission import AdmissionController
 from .logs import get_logger
 from .redaction import ERROR_MESSAGE_MAX, user_text
 from .toolschema import argument_problems, strict_schema
-from .wire import FunctionTool, OutputItem
+from .wire import FunctionTool, OutputItem, json_object
 
 # Error kinds in a tool's error output (docs/tools.md).
 UNKNOWN_TOOL = "unknown_tool"
@@ -62,7 +62,7 @@ class ToolRegistry:
             if not callable(fn):
                 get_logger().debug("tool %r has no callable here (direct tool?); skipped", key)
                 continue
-            spec = entry.get("spec") if isinstance(entry.get("spec"), dict) else {}
+            spec = json_object(entry.get("spec"))
             params = spec.get("parameters")
             entries[str(key)] = ToolEntry(
                 name=str(key),

@@ -18,6 +18,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from .wire import json_object
+
 # Keywords strict mode cannot express; a schema using them is sent non-strict.
 NON_STRICT_KEYWORDS = frozenset(
     {"allOf", "oneOf", "not", "if", "then", "else", "patternProperties", "dependentRequired"}
@@ -51,7 +53,7 @@ def strict_schema(parameters: dict[str, Any] | None) -> StrictSchema | None:
             raise NotStrictable("the root must be an object")
         _strictify(root)
         for key in ("$defs", "definitions"):
-            for sub in (root.get(key) or {}).values():
+            for sub in json_object(root.get(key)).values():
                 if isinstance(sub, dict):
                     _strictify(sub)
     except NotStrictable:
@@ -147,7 +149,7 @@ def _check(value: Any, schema: Any, where: str, problems: list[str]) -> None:
     if isinstance(schema.get("enum"), list) and value not in schema["enum"]:
         problems.append(f"{where} must be one of {schema['enum']!r}, got {value!r}")
     if isinstance(value, dict):
-        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        props = json_object(schema.get("properties"))
         for name in schema.get("required") or []:
             if name not in value:
                 problems.append(f"missing required property '{name}' in {where}")

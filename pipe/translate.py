@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .logs import get_logger
 from .model_info import ModelInfo
 from .wire import (
+    EFFORT_ORDER,
+    IMAGE_DETAILS,
+    VERBOSITIES,
     AudioData,
     FunctionCallItem,
     FunctionCallOutputItem,
@@ -32,13 +36,13 @@ from .wire import (
     ReasoningConfig,
     ResponsesRequest,
     TextConfig,
+    json_object,
 )
 
-EFFORT_ORDER = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 METADATA_MAX_PAIRS = 16
 METADATA_MAX_KEY = 64
 METADATA_MAX_VALUE = 512
-_NUMERIC = {
+_NUMERIC: dict[str, Callable[[Any], float | int]] = {
     "temperature": float,
     "top_p": float,
     "top_k": float,
@@ -110,7 +114,7 @@ def _user_parts(content: Any) -> list[InputPart]:
                 parts.append(
                     InputImage(
                         image_url=str(url),
-                        detail=detail if detail in ("auto", "high", "low", "original") else "auto",
+                        detail=detail if detail in IMAGE_DETAILS else "auto",
                     )
                 )
         elif kind == "input_audio" and isinstance(part.get("input_audio"), dict):
@@ -124,7 +128,7 @@ def _user_parts(content: Any) -> list[InputPart]:
                     )
                 )
         elif kind in ("file", "input_file"):
-            file = part.get("file") if isinstance(part.get("file"), dict) else part
+            file = json_object(part.get("file")) or part
             if file.get("file_data") or file.get("file_url"):
                 parts.append(
                     InputFile(
@@ -211,7 +215,7 @@ def _tools(body: dict[str, Any]) -> list[FunctionTool]:
     for tool in body.get("tools") or []:
         if not isinstance(tool, dict) or tool.get("type", "function") != "function":
             continue
-        spec = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        spec = json_object(tool.get("function")) or tool
         if not spec.get("name"):
             continue
         out.append(
@@ -245,11 +249,7 @@ def _text_format(response_format: Any) -> dict[str, Any] | None:
     if kind in ("text", "json_object"):
         return {"type": kind}
     if kind == "json_schema":
-        spec = (
-            response_format.get("json_schema")
-            if isinstance(response_format.get("json_schema"), dict)
-            else response_format
-        )
+        spec = json_object(response_format.get("json_schema")) or response_format
         fmt: dict[str, Any] = {
             "type": "json_schema",
             "name": str(spec.get("name") or "response"),
@@ -363,7 +363,7 @@ def build_request(
     if supported("text"):
         fmt = _text_format(body.get("response_format"))
         verbosity = body.get("verbosity")
-        verbosity = verbosity if verbosity in ("low", "medium", "high", "xhigh", "max") else None
+        verbosity = verbosity if verbosity in VERBOSITIES else None
         if fmt or verbosity:
             fields["text"] = TextConfig(format=fmt, verbosity=verbosity)
     if not opts.task and supported("tools") and (model is None or model.tools):

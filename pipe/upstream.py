@@ -21,11 +21,11 @@ from .errors import ErrorKind, PipeError, error_from_http, error_from_stream
 from .sse import SSEDecoder
 from .wire import (
     TERMINAL_EVENTS,
+    AnyEvent,
     ErrorEvent,
     EventDecodeError,
     ResponseObject,
     ResponsesRequest,
-    StreamEvent,
     decode_event,
 )
 
@@ -80,7 +80,7 @@ def retry_delay(attempt: int, error: PipeError, base: float, max_wait: float) ->
         return None
     if error.retry_after is not None:
         return error.retry_after if error.retry_after <= max_wait else None
-    delay = base * (2**attempt)
+    delay = base * (2.0**attempt)
     return min(max_wait, delay * (1 + random.random() * 0.25))
 
 
@@ -120,7 +120,8 @@ class ResponsesClient:
         self._url = config.base_url.rstrip("/") + "/responses"
 
     async def create(self, request: ResponsesRequest) -> ResponseObject:
-        """Non-streaming call; a `failed` result raises like a stream error would."""
+        """Non-streaming call; the result whatever its status (`failed` included, with the
+        output and usage produced so far): the caller reads it as a one-batch stream."""
         try:
             response = await self._client.post(
                 self._url,
@@ -138,14 +139,9 @@ class ResponsesClient:
             result = ResponseObject.model_validate(orjson.loads(response.content))
         except (orjson.JSONDecodeError, ValueError) as exc:
             raise PipeError(ErrorKind.SERVER, "OpenRouter returned an unreadable response") from exc
-        if result.status == "failed":
-            err = result.error or {}
-            raise error_from_stream(
-                err.get("code"), str(err.get("message") or "failed"), result.error_type
-            )
         return result
 
-    async def stream(self, request: ResponsesRequest) -> AsyncIterator[list[StreamEvent]]:
+    async def stream(self, request: ResponsesRequest) -> AsyncIterator[list[AnyEvent]]:
         """Typed events, one batch per network read, until the terminal event or [DONE]."""
         started = False
         terminal = False
@@ -171,7 +167,7 @@ class ResponsesClient:
                 last_event = time.monotonic()
                 chunks = response.aiter_bytes()
                 async for chunk in chunks:
-                    batch: list[StreamEvent] = []
+                    batch: list[AnyEvent] = []
                     for message in decoder.feed(chunk):
                         if message.data == "[DONE]":
                             done = True
@@ -209,8 +205,8 @@ class ResponsesClient:
             raise _with_generation(error, generation) from exc
         if not terminal:
             if last_error is not None:
-                code, message = last_error.resolved()
-                raise _with_generation(error_from_stream(code, message), generation)
+                code, text = last_error.resolved()
+                raise _with_generation(error_from_stream(code, text), generation)
             cut = PipeError(
                 ErrorKind.STREAM_CUT, "the stream ended before the response was complete"
             )

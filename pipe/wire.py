@@ -9,16 +9,63 @@ Items the pipe may replay later (reasoning, function calls) keep every field the
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 # ---------------------------------------------------------------- request (outbound allowlist)
 
 
+# Value lists, each written once: the pipe validates and orders by these same tuples.
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+EFFORT_ORDER: tuple[Effort, ...] = get_args(Effort)  # weakest to strongest
+Verbosity = Literal["low", "medium", "high", "xhigh", "max"]
+VERBOSITIES: tuple[Verbosity, ...] = get_args(Verbosity)
+ImageDetail = Literal["auto", "high", "low", "original"]
+IMAGE_DETAILS: tuple[ImageDetail, ...] = get_args(ImageDetail)
+
+
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+# Lenient field types for what upstream sends outside the stream (error bodies, catalog
+# entries): a value of the wrong JSON type reads as absent instead of failing the whole body.
+def json_object(value: Any) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one (never the wrong type)."""
+    return value if isinstance(value, dict) else {}
+
+
+_object_or_empty = json_object
+
+
+def _list_or_empty(value: Any) -> Any:
+    return value if isinstance(value, list) else []
+
+
+def _text_or_none(value: Any) -> Any:
+    return None if value is None or isinstance(value, dict | list) else str(value)
+
+
+def _int_or_none(value: Any) -> Any:
+    return value if type(value) is int else None
+
+
+def _number_or_none(value: Any) -> Any:
+    return value if type(value) in (int, float) else None
+
+
+def _scalar_or_none(value: Any) -> Any:
+    return value if type(value) in (int, str) else None
+
+
+JsonObject = Annotated[dict[str, Any], BeforeValidator(_object_or_empty)]
+JsonList = Annotated[list[Any], BeforeValidator(_list_or_empty)]
+LenientText = Annotated[str | None, BeforeValidator(_text_or_none)]
+LenientInt = Annotated[int | None, BeforeValidator(_int_or_none)]
+LenientNumber = Annotated[float | None, BeforeValidator(_number_or_none)]
+ErrorCode = Annotated[str | int | None, BeforeValidator(_scalar_or_none)]
 
 
 class InputText(BaseModel):
@@ -31,7 +78,7 @@ class InputImage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["input_image"] = "input_image"
     image_url: str
-    detail: Literal["auto", "high", "low", "original"] = "auto"
+    detail: ImageDetail = "auto"
 
 
 class InputFile(BaseModel):
@@ -103,7 +150,7 @@ class FunctionTool(BaseModel):
 
 class ReasoningConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    effort: Literal["max", "xhigh", "high", "medium", "low", "minimal", "none"] | None = None
+    effort: Effort | None = None
     summary: Literal["auto", "concise", "detailed"] | None = None
     enabled: bool | None = None
     max_tokens: int | None = None
@@ -112,7 +159,7 @@ class ReasoningConfig(BaseModel):
 class TextConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: dict[str, Any] | None = None
-    verbosity: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+    verbosity: Verbosity | None = None
 
 
 class ResponsesRequest(BaseModel):
@@ -234,6 +281,78 @@ class ResponseObject(_Wire):
         return "\n\n".join(i.reasoning_text() for i in self.output if i.type == "reasoning")
 
 
+# ---------------------------------------------------------------- HTTP error bodies
+
+
+class ErrorAvailability(_Wire):
+    code: LenientText = None
+    retry_after: LenientNumber = None
+
+
+class ErrorMetadata(_Wire):
+    reasons: JsonList = Field(default_factory=list)
+    flagged_input: LenientText = None
+    provider_name: LenientText = None
+
+
+class ErrorDetail(_Wire):
+    code: ErrorCode = None
+    message: LenientText = None
+    error_type: LenientText = None
+    metadata: Annotated[ErrorMetadata, BeforeValidator(_object_or_empty)] = Field(
+        default_factory=ErrorMetadata
+    )
+    availability: Annotated[ErrorAvailability, BeforeValidator(_object_or_empty)] = Field(
+        default_factory=ErrorAvailability
+    )
+
+
+class ErrorBody(_Wire):
+    """A non-2xx JSON body: `{"error": {"code", "message", "metadata", ...}}`."""
+
+    error: Annotated[ErrorDetail, BeforeValidator(_object_or_empty)] = Field(
+        default_factory=ErrorDetail
+    )
+    error_type: LenientText = None
+
+
+# ---------------------------------------------------------------- /models entries
+
+
+class ModelArchitecture(_Wire):
+    input_modalities: JsonList = Field(default_factory=list)
+
+
+class ModelTopProvider(_Wire):
+    max_completion_tokens: LenientInt = None
+
+
+def _nonempty_object_or_none(value: Any) -> Any:
+    return value if isinstance(value, dict) and value else None
+
+
+class ModelReasoning(_Wire):
+    mandatory: Annotated[bool, BeforeValidator(bool)] = False
+    supported_efforts: JsonList = Field(default_factory=list)
+
+
+class CatalogEntry(_Wire):
+    """One `/models` entry, as far as the pipe reads it."""
+
+    id: LenientText = None
+    name: LenientText = None
+    context_length: LenientInt = None
+    supported_parameters: JsonList = Field(default_factory=list)
+    architecture: Annotated[ModelArchitecture, BeforeValidator(_object_or_empty)] = Field(
+        default_factory=ModelArchitecture
+    )
+    pricing: JsonObject = Field(default_factory=dict)
+    top_provider: Annotated[ModelTopProvider, BeforeValidator(_object_or_empty)] = Field(
+        default_factory=ModelTopProvider
+    )
+    reasoning: Annotated[ModelReasoning | None, BeforeValidator(_nonempty_object_or_none)] = None
+
+
 # ---------------------------------------------------------------- stream events
 
 
@@ -260,7 +379,11 @@ class DeltaEvent:
     __slots__ = ("_raw", "delta", "item_id", "type")
 
     def __init__(
-        self, type: str, delta: str = "", item_id: str | None = None, raw: dict | None = None
+        self,
+        type: str,
+        delta: str = "",
+        item_id: str | None = None,
+        raw: dict[str, Any] | None = None,
     ) -> None:
         self.type = type
         self.delta = delta
@@ -281,9 +404,10 @@ class DeltaEvent:
     def __eq__(self, other: object) -> bool:
         return (
             type(other) is type(self)
-            and self.type == other.type  # type: ignore[attr-defined]
-            and self.delta == other.delta  # type: ignore[attr-defined]
-            and self.item_id == other.item_id  # type: ignore[attr-defined]
+            and isinstance(other, DeltaEvent)
+            and self.type == other.type
+            and self.delta == other.delta
+            and self.item_id == other.item_id
         )
 
     __hash__ = None  # type: ignore[assignment]  # compared by value
@@ -402,13 +526,22 @@ _EVENT_TYPES: dict[str, type[StreamEvent]] = {
 }
 
 TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+# A non-streaming result's status -> the terminal event a stream would have ended with.
+TERMINAL_BY_STATUS = {
+    "completed": "response.completed",
+    "incomplete": "response.incomplete",
+    "failed": "response.failed",
+}
+
+# What `decode_event` returns: one element of a batch.
+AnyEvent = StreamEvent | DeltaEvent
 
 
 class EventDecodeError(ValueError):
     """A `data:` payload that is not a JSON object (the stream is corrupt)."""
 
 
-def decode_event(data: str | bytes) -> StreamEvent | DeltaEvent:
+def decode_event(data: str | bytes) -> AnyEvent:
     """Decode one SSE data payload into its typed event (unknown types tolerated)."""
     try:
         raw = orjson.loads(data)
@@ -443,7 +576,7 @@ def decode_event(data: str | bytes) -> StreamEvent | DeltaEvent:
         return UnknownEvent.model_validate(raw)
 
 
-def _lenient_delta(cls: type[DeltaEvent], kind: str, raw: dict[str, Any]) -> Any:
+def _lenient_delta(cls: type[DeltaEvent], kind: str, raw: dict[str, Any]) -> AnyEvent:
     """A delta whose fields are not the plain JSON types gets the same lenient validation as
     every other event; one that fails it is tolerated as an unknown event."""
     try:
