@@ -20,6 +20,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--pipe-impl") == "exported":
-        from tests.exported_pipe import install_exported_pipe
+        from tests.export.exported_pipe import install_exported_pipe
 
         install_exported_pipe()

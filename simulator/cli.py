@@ -32,7 +32,7 @@ def bench_pipe_cmd(
     json_out: str = typer.Option(None, "--json", help="Also write the results as JSON here."),
 ) -> None:
     """Pipe CPU per 1,000 streamed events vs a bare httpx client, and TTFT added by the pipe."""
-    from simulator.bench_pipe import cli_main
+    from simulator.bench.pipe import cli_main
 
     raise typer.Exit(cli_main(events, rounds, tps, ttft_samples, json_out))
 
@@ -119,7 +119,7 @@ def bench_simulator_cmd(
     ),
 ) -> None:
     """SSE events/s the fake OpenRouter serves (one worker, instant replay) and its added TTFB."""
-    from simulator.bench_simulator import cli_main
+    from simulator.bench.simulator import cli_main
 
     raise typer.Exit(cli_main(clients, events, requests))
 
@@ -150,7 +150,7 @@ def bench_openwebui_cmd(
     ),
 ) -> None:
     """Real Open WebUI server CPU and first-byte time per streamed chat: candidate vs a bare pipe."""
-    from simulator.bench_openwebui import cli_main
+    from simulator.bench.openwebui import cli_main
 
     raise typer.Exit(
         cli_main(

@@ -1,3 +1,34 @@
-"""Shared pytest fixtures. Feature fixtures live in tests/fixtures_*.py modules imported here."""
+"""Fixtures shared by every test group. Each group (tests/pipe, tests/sim, tests/host,
+tests/cassettes, tests/openwebui, ...) keeps its own in its conftest.py.
 
-pytest_plugins = ["tests.sim_fixtures", "tests.host_fixtures", "tests.fixtures_postgres"]
+`openrouter_sim` yields a running fake OpenRouter (`SimServer`) with fresh state for each test:
+one server per session, reset (journal, queue, fault counters, config) before every test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from simulator.openrouter.server import SimServer
+from simulator.openrouter.state import SimConfig
+
+# Real services shared across groups (started on demand, free ports, temp dirs).
+pytest_plugins = ["tests.fixtures_postgres"]
+
+
+@pytest.fixture(scope="session")
+def _openrouter_sim_session() -> Iterator[SimServer]:
+    with SimServer() as sim:
+        yield sim
+
+
+@pytest.fixture
+def openrouter_sim(_openrouter_sim_session: SimServer) -> Iterator[SimServer]:
+    sim = _openrouter_sim_session
+    sim.state.config = SimConfig()
+    sim.reset()
+    yield sim
+    sim.state.config = SimConfig()
+    sim.reset()

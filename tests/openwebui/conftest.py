@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 SKIP_ENV = "ORSIM_SKIP_OPENWEBUI"
-PIPES = Path(__file__).resolve().parents[1] / "owui_pipes"
+PIPES = Path(__file__).resolve().parent / "pipes"
 _ids = itertools.count(1)
 
 

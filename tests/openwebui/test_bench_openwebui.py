@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.bench_openwebui import (
+from simulator.bench.openwebui import (
     Bench,
     BenchConfig,
     BenchError,

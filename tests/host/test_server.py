@@ -1,0 +1,250 @@
+"""`orsim serve-host`: the fake Open WebUI over HTTP (in-process ASGI and real worker processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from simulator.host.server import FunctionSpec, HostConfig, create_app, parse_user
+
+HOST_PIPES = Path(__file__).resolve().parent / "pipes"
+
+ADMIN = {"Authorization": "Bearer admin-token"}
+USER = {"Authorization": "Bearer user-token"}
+ASK = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def client(tmp_path):
+    config = HostConfig(
+        functions=[
+            FunctionSpec(str(HOST_PIPES / "echo_pipe.py")),
+            FunctionSpec(str(HOST_PIPES / "returns_pipe.py")),
+            FunctionSpec(str(HOST_PIPES / "manifold_pipe.py"), function_id="mf"),
+            FunctionSpec(str(HOST_PIPES / "reserved_args_pipe.py"), function_id="ra"),
+            FunctionSpec(str(HOST_PIPES / "task_pipe.py")),
+        ],
+        users={
+            "admin-token": {"id": "a1", "role": "admin", "email": "a@x.io", "name": "A"},
+            "user-token": {"id": "u1", "role": "user", "email": "u@x.io", "name": "U"},
+        },
+        valves_path=str(tmp_path / "valves.json"),
+    )
+    app = create_app(config)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://host")
+
+
+async def chat(
+    client, model, content="hi", stream=True, headers=ADMIN, path="/api/chat/completions"
+):
+    return await client.post(
+        path,
+        headers=headers,
+        json={"model": model, "messages": [{"role": "user", "content": content}], "stream": stream},
+    )
+
+
+async def test_bearer_tokens_are_required(client):
+    assert (await client.get("/api/models")).status_code == 401
+    r = await client.get("/api/models", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401 and r.json() == {"detail": "Not authenticated"}
+    assert (await client.post("/api/chat/completions", json={})).status_code == 401
+
+
+async def test_models_and_worker_header(client):
+    r = await client.get("/api/models", headers=USER)
+    ids = [m["id"] for m in r.json()["data"]]
+    assert ids == ["echo_pipe", "returns_pipe", "mf.alpha", "mf.beta.v2", "ra", "task_pipe"]
+    assert r.headers["x-orsim-worker-pid"].isdigit()
+    worker = (await client.get("/api/host/worker")).json()
+    assert str(worker["pid"]) == r.headers["x-orsim-worker-pid"]
+    assert set(worker["instances"]) == {"echo_pipe", "returns_pipe", "mf", "ra", "task_pipe"}
+    assert (await client.get("/health")).json() == {"status": True}
+
+
+async def test_streaming_chat_is_open_webui_sse(client):
+    r = await chat(client, "echo_pipe")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    text = r.text
+    assert text.endswith("\n\ndata: [DONE]")
+    assert '"delta":{"content":"user=a@x.io "}' in text
+    assert '"finish_reason":"stop","delta":{}' in text
+
+
+async def test_non_streaming_chat_and_the_v1_alias(client):
+    r = await chat(client, "mf.beta.v2", stream=False, path="/api/v1/chat/completions")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json()["choices"][0]["message"]["content"] == "manifold got model=mf.beta.v2"
+
+
+async def test_error_shapes_over_http(client):
+    r = await chat(client, "returns_pipe", "raise_mid", stream=False)
+    assert r.status_code == 400 and r.json() == {"detail": "mid-stream failure"}
+    r = await chat(client, "returns_pipe", "raise", stream=False)
+    assert r.status_code == 200 and r.json() == {"error": {"detail": "upstream exploded"}}
+    r = await chat(client, "returns_pipe", "raise_mid")
+    assert r.text.endswith(
+        '\n\ndata: {"error":{"message":"Chat completion stream failed"}}\n\ndata: [DONE]\n\n'
+    )
+    r = await chat(client, "returns_pipe", "streaming_response", stream=False)
+    assert r.text == 'data: {"raw": 1}\n\ndata: {"raw": 2}\n\n'
+
+
+async def test_bad_requests(client):
+    r = await chat(client, "nope")
+    assert r.status_code == 400 and r.json() == {"detail": "Model not found"}
+    r = await client.post("/api/chat/completions", headers=ADMIN, content=b"{not json")
+    assert r.status_code == 400 and "not JSON" in r.json()["detail"]
+    r = await client.post("/api/chat/completions", headers=ADMIN, json=[1, 2])
+    assert r.status_code == 400 and "JSON object" in r.json()["detail"]
+
+
+async def test_the_user_behind_the_token_reaches_the_pipe(client):
+    r = await chat(client, "ra", stream=False, headers=USER)
+    seen = json.loads(r.json()["choices"][0]["message"]["content"])
+    assert seen["metadata"]["user_id"] == "u1"
+    assert seen["ids"] == ["", None, None]
+
+
+async def test_valves_over_http(client):
+    spec = (await client.get("/api/v1/functions/id/ra/valves/spec", headers=ADMIN)).json()
+    assert spec["title"] == "Valves" and "LABEL" in spec["properties"]
+    uspec = (await client.get("/api/v1/functions/id/ra/valves/user/spec", headers=USER)).json()
+    assert uspec["title"] == "UserValves"
+    r = await client.post(
+        "/api/v1/functions/id/ra/valves/update", headers=USER, json={"LABEL": "x"}
+    )
+    assert r.status_code == 401  # admins only
+    r = await client.post(
+        "/api/v1/functions/id/ra/valves/update", headers=ADMIN, json={"LABEL": "via-http"}
+    )
+    assert r.json() == {"LABEL": "via-http"}
+    assert (await client.get("/api/v1/functions/id/ra/valves", headers=ADMIN)).json() == {
+        "LABEL": "via-http"
+    }
+    r = await client.post(
+        "/api/v1/functions/id/ra/valves/user/update", headers=USER, json={"NICK": "bob"}
+    )
+    assert r.json() == {"NICK": "bob"}
+    assert (await client.get("/api/v1/functions/id/ra/valves/user", headers=USER)).json() == {
+        "NICK": "bob"
+    }
+    seen = json.loads(
+        (await chat(client, "ra", stream=False, headers=USER)).json()["choices"][0]["message"][
+            "content"
+        ]
+    )
+    assert seen["valves"] == {"LABEL": "via-http"}
+    assert seen["user_valves"] == {"NICK": "bob", "LEVEL": 1}
+    r = await client.post(
+        "/api/v1/functions/id/ra/valves/update", headers=ADMIN, json={"LABEL": ["bad"]}
+    )
+    assert r.status_code == 400 and "LABEL" in r.json()["detail"]
+    r = await client.post("/api/v1/functions/id/nope/valves/update", headers=ADMIN, json={})
+    assert r.status_code == 404
+
+
+async def test_task_endpoints(client):
+    r = await client.post(
+        "/api/v1/tasks/title/completions",
+        headers=ADMIN,
+        json={"model": "task_pipe", "messages": ASK, "chat_id": "c1"},
+    )
+    assert r.status_code == 200
+    assert r.json()["choices"][0]["message"]["content"] == (
+        'Sure! {"title": "Weather Chat"} hope that helps'
+    )
+    r = await client.post(
+        "/api/v1/tasks/nope/completions",
+        headers=ADMIN,
+        json={"model": "task_pipe", "messages": ASK},
+    )
+    assert r.status_code == 404
+    r = await client.post(
+        "/api/v1/tasks/tags/completions", headers=ADMIN, json={"model": "unknown", "messages": ASK}
+    )
+    assert r.status_code == 404
+
+
+def test_user_specs():
+    assert parse_user("tok=u1:admin") == (
+        "tok",
+        {"id": "u1", "role": "admin", "email": "u1@example.com", "name": "u1"},
+    )
+    assert parse_user("t=u:user:e@x.io:Eve")[1]["name"] == "Eve"
+    for bad in ["nouser", "t=u", "t=u:boss", "=u:user"]:
+        with pytest.raises(ValueError, match="TOKEN=id:role"):
+            parse_user(bad)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "--function"),
+        (["--function", str(HOST_PIPES / "no_class.py")], "No Function class found"),
+        (["--function", "/nonexistent/pipe.py"], "No such file"),
+        (["--function", str(HOST_PIPES / "echo_pipe.py"), "--user", "bad"], "TOKEN=id:role"),
+        (["--function", str(HOST_PIPES / "echo_pipe.py"), "--valves", "{oops"], "not JSON"),
+        (["--function", str(HOST_PIPES / "echo_pipe.py"), "--workers", "0"], "at least 1"),
+        (["--function", str(HOST_PIPES / "echo_pipe.py"), "--valves", '{"PREFIX": 3}'], "PREFIX"),
+    ],
+)
+def test_cli_rejects_bad_input_with_a_clear_message(args, message):
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "serve-host", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+async def test_two_workers_each_with_its_own_pipe_instance(serve_host):
+    served = serve_host(
+        "--function",
+        str(HOST_PIPES / "instance_pipe.py"),
+        "--workers",
+        "2",
+        "--valves",
+        '{"DELAY_MS": 100}',
+        "--user",
+        "tok=u9:admin",
+    )
+    headers = {"Authorization": "Bearer tok"}
+    seen: dict[str, set[str]] = {}
+    body = {"model": "instance_pipe", "messages": ASK, "stream": True}
+    limits = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=served.url, limits=limits, timeout=20) as http:
+        for _ in range(10):  # concurrent chats until both workers have answered
+            replies = await asyncio.gather(
+                *[http.post("/api/chat/completions", headers=headers, json=body) for _ in range(8)]
+            )
+            for reply in replies:
+                assert reply.status_code == 200 and reply.text.endswith("data: [DONE]")
+                pid, instance = re.search(r"pid=(\d+) instance=(\w+)", reply.text).groups()
+                assert reply.headers["x-orsim-worker-pid"] == pid
+                seen.setdefault(pid, set()).add(instance)
+            if len(seen) == 2:
+                break
+        assert len(seen) == 2, f"only one worker answered: {seen}"
+        assert all(len(instances) == 1 for instances in seen.values())
+        assert len(set().union(*seen.values())) == 2  # one Pipe instance per worker
+        # A valve update through one worker reaches the other (shared storage).
+        r = await http.post(
+            "/api/v1/functions/id/instance_pipe/valves/update",
+            headers=headers,
+            json={"DELAY_MS": 0},
+        )
+        assert r.status_code == 200
+        for _ in range(6):
+            v = await http.get("/api/v1/functions/id/instance_pipe/valves", headers=headers)
+            assert v.json() == {"DELAY_MS": 0}

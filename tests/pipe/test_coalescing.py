@@ -1,0 +1,190 @@
+"""Delta coalescing: the first token at once, bursts merged, nothing held back on a pause."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pipe.coalesce import REASONING, TEXT, DeltaCoalescer
+from pipe.pump import StreamPump
+from pipe.stream import ResponseAccumulator
+from pipe.wire import TextDeltaEvent
+from tests.pipe.helpers import (
+    GatedUpstream,
+    chat_body,
+    gated_pipe,
+    make_pipe,
+    metadata,
+    run_pipe,
+    sse_frame,
+    text_events,
+    user,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_first_delta_is_due_at_once_then_window_applies():
+    clock = FakeClock()
+    c = DeltaCoalescer(window=0.05, max_chars=100, clock=clock)
+    c.add(TEXT, "Hel")
+    assert c.due()
+    assert c.take() == [[TEXT, "Hel"]]
+    c.add(TEXT, "lo")
+    c.add(TEXT, " world")
+    assert not c.due()
+    clock.now += 0.05
+    assert c.due()
+    assert c.take() == [[TEXT, "lo world"]]
+
+
+def test_size_cap_and_kind_order_are_kept():
+    clock = FakeClock()
+    c = DeltaCoalescer(window=10, max_chars=8, clock=clock)
+    c.add(REASONING, "a")
+    c.take()
+    c.add(REASONING, "think")
+    c.add(TEXT, "ans")
+    c.add(TEXT, "wer")
+    assert c.due()  # 11 chars >= cap
+    assert c.take() == [[REASONING, "think"], [TEXT, "answer"]]
+    c.add(TEXT, "")
+    assert not c.has_data
+
+
+def test_alternating_kinds_keep_their_runs_and_order():
+    clock = FakeClock()
+    c = DeltaCoalescer(window=10, max_chars=10_000, clock=clock)
+    c.take()  # past the first flush: everything below is held in one window
+    for piece in ("a", "b"):
+        c.add(REASONING, piece)
+    c.add(TEXT, "x")
+    c.add(TEXT, "y")
+    c.add(REASONING, "c")
+    c.add(TEXT, "z")
+    assert not c.due()
+    assert c.take() == [[REASONING, "ab"], [TEXT, "xy"], [REASONING, "c"], [TEXT, "z"]]
+    assert c.take() == [] and not c.has_data
+    c.add(TEXT, "after")
+    assert c.take() == [[TEXT, "after"]]
+
+
+async def test_burst_of_deltas_is_merged_into_few_chunks(openrouter_sim):
+    words = [f"w{i} " for i in range(300)]
+    openrouter_sim.enqueue({"script": {"text": "".join(words), "seed": 3}})
+    out = await run_pipe(make_pipe(openrouter_sim, STREAM_COALESCE_MS=200), chat_body("burst"))
+    assert out.text == "".join(words)
+    assert len(out.text_chunks) < 60  # 300 deltas arrived; far fewer chunks went to Open WebUI
+
+
+async def test_zero_window_forwards_every_batch(openrouter_sim):
+    openrouter_sim.enqueue({"script": {"text": "a b c d", "seed": 4}})
+    out = await run_pipe(make_pipe(openrouter_sim, STREAM_COALESCE_MS=0), chat_body("x"))
+    assert out.text == "a b c d"
+
+
+async def test_nothing_is_held_back_while_the_upstream_pauses():
+    """The upstream sends text, then stops until the test has seen that text come out of the
+    pipe. If the pipe held the text back waiting for more, this would never finish."""
+    events = text_events(["Hello", " there", " friend"])
+    gate = asyncio.Event()
+    frames = [sse_frame(e) for e in events]
+    # first delta, second delta (inside the window), then a pause, then the rest
+    upstream = GatedUpstream(
+        [frames[0], frames[1], frames[2], gate, frames[3], frames[4], b"data: [DONE]\n\n"]
+    )
+    p = gated_pipe(upstream, STREAM_COALESCE_MS=1000)
+    gen = await p.pipe(body=chat_body("x"), __user__=user(), __metadata__=metadata())
+    seen = ""
+
+    async def read_until_pause() -> None:
+        nonlocal seen
+        async for chunk in gen:
+            seen += chunk["choices"][0]["delta"].get("content", "")
+            if seen == "Hello there":
+                return
+
+    await asyncio.wait_for(read_until_pause(), timeout=10)
+    gate.set()
+    rest = [c async for c in gen]
+    seen += "".join(c["choices"][0]["delta"].get("content", "") for c in rest)
+    assert seen == "Hello there friend"
+
+
+def _delta(text: str) -> TextDeltaEvent:
+    return TextDeltaEvent("response.output_text.delta", text, "m")
+
+
+async def _settle() -> None:
+    for _ in range(20):  # let the pump task take what was queued
+        await asyncio.sleep(0)
+
+
+async def test_pump_wakes_a_waiting_consumer_for_the_first_delta_and_the_size_cap():
+    clock = FakeClock()
+    clock.now = 1e12  # the coalescing window never ends during this test: no timer wakes
+    coalescer = DeltaCoalescer(window=10, max_chars=10, clock=clock)
+    queue: asyncio.Queue = asyncio.Queue()
+    emitted: list[dict] = []
+
+    async def batches():
+        while (batch := await queue.get()) is not None:
+            yield batch
+
+    async def emit(event: dict) -> None:
+        emitted.append(event)
+
+    pump = StreamPump(batches(), ResponseAccumulator(), coalescer, emit)
+    try:
+        waiting = asyncio.create_task(pump.wait())
+        queue.put_nowait([_delta("first")])
+        await asyncio.wait_for(waiting, 10)  # the first delta goes out at once
+        assert coalescer.take() == [[TEXT, "first"]]
+
+        waiting = asyncio.create_task(pump.wait())
+        queue.put_nowait([_delta("1234")])
+        queue.put_nowait([_delta("56789")])
+        await _settle()
+        assert not waiting.done()  # 9 characters held: inside the window, below the cap
+        queue.put_nowait([_delta("0")])
+        await asyncio.wait_for(waiting, 10)  # the cap (10) wakes the consumer
+        assert coalescer.take() == [[TEXT, "1234567890"]]
+
+        queue.put_nowait(None)
+        await asyncio.wait_for(pump.wait(), 10)  # the end wakes it too
+        assert pump.finished and pump.error is None and emitted == []
+    finally:
+        await pump.aclose()
+
+
+async def test_pump_timer_ends_the_window_while_the_upstream_is_silent():
+    coalescer = DeltaCoalescer(window=0.01, max_chars=1000)
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def batches():
+        while (batch := await queue.get()) is not None:
+            yield batch
+
+    async def emit(event: dict) -> None:
+        pass
+
+    pump = StreamPump(batches(), ResponseAccumulator(), coalescer, emit)
+    try:
+        queue.put_nowait([_delta("a")])
+        await asyncio.wait_for(pump.wait(), 10)
+        assert coalescer.take() == [[TEXT, "a"]]
+        queue.put_nowait([_delta("b")])
+        queue.put_nowait([_delta("c")])
+        for _ in range(3):  # the upstream then says nothing: only the timer can wake us
+            await asyncio.wait_for(pump.wait(), 10)
+            if coalescer.due():
+                break
+        assert coalescer.take() == [[TEXT, "bc"]]
+        assert not pump.finished
+    finally:
+        await pump.aclose()
