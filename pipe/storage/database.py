@@ -91,7 +91,7 @@ def _enable_sqlite_wal(engine: AsyncEngine) -> None:
 
 def open_engine(target: DatabaseTarget) -> AsyncEngine:
     if target.shared:
-        engine = owui_async_engine()
+        engine: AsyncEngine | None = owui_async_engine()
         if engine is None:  # pragma: no cover - chosen only when Open WebUI is importable
             raise RuntimeError("Open WebUI's engine disappeared")
         return engine

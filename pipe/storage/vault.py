@@ -14,8 +14,9 @@ import base64
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -64,7 +65,7 @@ class ArtifactVault:
         self._older = list(older_secrets)
         self._codec: ArtifactCodec | None = None
         self._next_cleanup = 0.0
-        self._cleanup_task: asyncio.Task[None] | None = None
+        self._cleanup_task: asyncio.Task[int] | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -80,7 +81,7 @@ class ArtifactVault:
             self._codec = ArtifactCodec(keys)
         return self._codec
 
-    async def _guarded(self, what: str, work, limit: float):
+    async def _guarded(self, what: str, work: Callable[[], Awaitable[Any]], limit: float) -> Any:
         if not self.breaker.allow():
             raise VaultUnavailable("the history database is paused after repeated failures")
         try:
@@ -157,7 +158,7 @@ class ArtifactVault:
     async def cleanup(self, retention_days: int) -> int:
         cutoff = int(time.time()) - int(retention_days * 86400)
         try:
-            removed = await self._guarded(
+            removed: int = await self._guarded(
                 "cleanup", lambda: self.store.cleanup(cutoff), self.save_timeout
             )
         except VaultUnavailable:
