@@ -12,7 +12,7 @@ import pytest
 
 from loadtests.streamcheck import TOKEN, StreamCheck, load_prompt
 from simulator.openrouter.loadgen import STAMP
-from tests.sim_sse import events
+from tests.sim.sse import events
 
 
 def post(sim, text: str, *, stream: bool = True) -> httpx.Response:
