@@ -14,8 +14,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from .catalog import ModelCatalog
 from .errors import DEFAULT_ERROR_TEMPLATE, ErrorKind, PipeError, SupportContacts
-from .logs import RequestContext, get_logger, new_request_id
+from .logs import RequestContext, get_logger, new_request_id, request_scope
 from .model_info import CatalogSnapshot, ModelInfo, sub_id_to_slug
+from .operations import RequestRecords
 from .orchestrator import ChatRun, RunPolicy
 from .runtime import get_runtime
 from .secret_valve import SealError, seal
@@ -29,6 +30,7 @@ from .wire import Effort, FunctionTool, ResponsesRequest, json_object
 SummaryMode = Literal["auto", "concise", "detailed", "disabled"]
 ModelFilter = Literal["all", "only", "exclude"]
 ToolMode = Literal["pipe", "open_webui"]
+LogLevel = Literal["INHERIT", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 def _str(value: Any) -> str:
@@ -186,6 +188,35 @@ class Pipe:
             description="Send tool schemas in strict mode where they can be (all properties required, no extra ones).",
         )
 
+        LOG_LEVEL: LogLevel = Field(
+            default="INHERIT",
+            description="The pipe's log level; INHERIT follows Open WebUI's (GLOBAL_LOG_LEVEL). Session logs capture DEBUG whatever this says.",
+        )
+        SESSION_LOG_ENABLED: bool = Field(
+            default=False,
+            description="Write one encrypted archive per chat request (logs, upstream request and raw events, what the user saw); docs/operations.md.",
+        )
+        SESSION_LOG_DIR: str = Field(
+            default="",
+            description="Empty: archives go to the database (Open WebUI's own; every worker can read them). A directory path: one file per archive there.",
+        )
+        SESSION_LOG_RETENTION_DAYS: int = Field(
+            default=30, ge=1, le=3650, description="Archives older than this are deleted."
+        )
+        SESSION_LOG_MAX_BYTES: int = Field(
+            default=8_000_000,
+            ge=10_000,
+            le=200_000_000,
+            description="Most bytes of logs and upstream data kept per archive (before compression); the rest is counted, not kept.",
+        )
+        SESSION_LOG_MAX_RECORDS: int = Field(
+            default=5_000, ge=100, le=200_000, description="Most log records kept per archive."
+        )
+        USAGE_RECORDS_ENABLED: bool = Field(
+            default=False,
+            description="Store one row per request (user, model, tokens, cost, latency, outcome) for `orsim usage`.",
+        )
+
         @field_validator("API_KEY")
         @classmethod
         def _seal_api_key(cls, value: str) -> str:
@@ -274,6 +305,10 @@ class Pipe:
         user = __user__ or {}
         metadata = __metadata__ or {}
         valves = merge_valves(self.valves, user.get("valves"), self.UserValves.model_fields)
+        task = bool(__task__)
+        streaming = bool(body.get("stream")) and not task
+        runtime = get_runtime(self._transport)
+        records = RequestRecords(valves, runtime, task=task, model=_str(body.get("model")))
         ctx = RequestContext(
             request_id=new_request_id(),
             user_id=_str(user.get("id")),
@@ -281,10 +316,9 @@ class Pipe:
             message_id=_str(metadata.get("message_id") or __message_id__),
             session_id=_str(metadata.get("session_id") or __session_id__),
             secrets=_known_keys(valves.API_KEY),
+            journal=records.journal,
         )
-        task = bool(__task__)
-        streaming = bool(body.get("stream")) and not task
-        runtime = get_runtime(self._transport)
+        records.bind(ctx, body, __task__)
         runtime.admission.configure(valves.MAX_CONCURRENT_REQUESTS, valves.REQUEST_QUEUE_SIZE)
         model_ref = _str(body.get("model"))
         tools = None if task else self._tool_session(valves, body, __tools__, runtime)
@@ -309,13 +343,14 @@ class Pipe:
                 error_template=valves.ERROR_TEMPLATE,
                 support=SupportContacts(valves.SUPPORT_EMAIL.strip(), valves.SUPPORT_URL.strip()),
             ),
-            emitter=None if task else __event_emitter__,
+            emitter=None if task else records.emitter(__event_emitter__),
             tools=tools,
         )
-        get_logger().debug("request for %s (stream=%s task=%s)", model_ref, streaming, __task__)
+        with request_scope(ctx):
+            get_logger().debug("request for %s (stream=%s task=%s)", model_ref, streaming, __task__)
         if streaming:
-            return run.stream()
-        return await run.complete(task=task)
+            return records.stream(run.stream())
+        return await records.complete(await run.complete(task=task))
 
     # ------------------------------------------------------------------ request preparation
 

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from .redaction import LOG_MESSAGE_MAX, bind_secrets, unbind_secrets, user_text
 
@@ -30,6 +31,8 @@ class RequestContext:
     session_id: str = ""
     # The request's own secrets (its API key): masked in everything it logs or shows.
     secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    # The request's SessionJournal (pipe/sessionlog.py) when session logs are on.
+    journal: Any = field(default=None, repr=False, compare=False)
 
 
 _current_request: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
@@ -68,16 +71,31 @@ def bind_request(ctx: RequestContext) -> None:
         bind_secrets(ctx.secrets)
 
 
+def current_journal() -> Any:
+    """The running request's capturing SessionJournal, or None (session logs off)."""
+    ctx = _current_request.get()
+    journal = ctx.journal if ctx is not None else None
+    return journal if journal is not None and journal.capture else None
+
+
 class RequestContextFilter(logging.Filter):
-    """Adds request fields to records and redacts secrets from the message."""
+    """Adds request fields to records, redacts secrets from the message, hands every record to
+    the request's session journal, and applies the LOG_LEVEL valve to what goes further (the
+    logger itself runs at DEBUG while a journal needs every record)."""
 
     openrouter_pipe_filter = True  # recognised across reloads of the function module
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.console_level: int | None = None  # None: whatever the logger's level lets through
+        self.forced_debug = False
 
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = _current_request.get()
         record.request_id = ctx.request_id if ctx else "-"
         record.user_id = ctx.user_id if ctx else "-"
         record.chat_id = ctx.chat_id if ctx else "-"
+        record.message_id = ctx.message_id if ctx else "-"
         record.session_id = ctx.session_id if ctx else "-"
         message = record.getMessage()
         cleaned = user_text(message, LOG_MESSAGE_MAX)
@@ -87,13 +105,37 @@ class RequestContextFilter(logging.Filter):
             )
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
+        if ctx is not None and ctx.journal is not None and ctx.journal.capture:
+            ctx.journal.record(record, cleaned)
         if ctx is not None and not getattr(record, "_pipe_prefixed", False):
             record.msg = (
                 f"[req={ctx.request_id} user={ctx.user_id or '-'} chat={ctx.chat_id or '-'} "
-                f"session={ctx.session_id or '-'}] {record.msg}"
+                f"msg={ctx.message_id or '-'} session={ctx.session_id or '-'}] {record.msg}"
             )
             record._pipe_prefixed = True
-        return True
+        return self.console_level is None or record.levelno >= self.console_level
+
+
+def configure_logging(level: str, capture: bool) -> None:
+    """Apply the LOG_LEVEL valve ("INHERIT": Open WebUI's level); `capture` (session logs on)
+    makes the logger create DEBUG records for the journals without printing them."""
+    logger = get_logger()
+    gate = next(f for f in logger.filters if type(f) is RequestContextFilter)
+    explicit = logging.getLevelName(level) if level != "INHERIT" else None
+    if capture:
+        if logger.level != logging.DEBUG:
+            gate.console_level = explicit or logger.getEffectiveLevel()
+        elif explicit:
+            gate.console_level = explicit
+        logger.setLevel(logging.DEBUG)
+        gate.forced_debug = True
+        return
+    if gate.forced_debug:  # session logs were switched off: back to the plain level
+        logger.setLevel(explicit or logging.NOTSET)
+        gate.forced_debug = False
+    elif explicit:
+        logger.setLevel(explicit)
+    gate.console_level = None
 
 
 def get_logger() -> logging.Logger:

@@ -103,6 +103,8 @@ class ChatRun:
 
     def error_markdown(self, error: PipeError) -> str:
         error_id = new_error_id()
+        if self.ctx.journal is not None:
+            self.ctx.journal.failed(error.kind.value)
         log = (
             get_logger().error
             if error.kind in (ErrorKind.INTERNAL, ErrorKind.CONFIG)

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 
 from .admission import AdmissionController
 from .catalog import ModelCatalog
+from .storage.archiver import SessionArchiver
+from .storage.archives import DatabaseArchives, DirectoryArchives
 from .storage.crypto import resolve_secrets
 from .storage.database import Database, choose_target
 from .storage.vault import ArtifactVault
@@ -37,6 +41,8 @@ class PipeRuntime:
         self.tool_slots = AdmissionController(limit=200, queue_size=1_000_000)
         self._databases: dict[str, Database] = {}
         self._vaults: dict[tuple[str, str], ArtifactVault] = {}
+        self._archivers: dict[str, SessionArchiver] = {}
+        self._background: set[asyncio.Task[Any]] = set()
 
     def client(self, base_url: str) -> httpx.AsyncClient:
         key = base_url.rstrip("/")
@@ -78,7 +84,34 @@ class PipeRuntime:
             self._vaults[(database.target.url, fingerprint)] = vault
         return vault
 
+    def archiver(self, directory: str) -> SessionArchiver:
+        """Session-log archives: the database (default) or a directory."""
+        directory = directory.strip()
+        archiver = self._archivers.get(directory)
+        if archiver is None:
+            backend = (
+                DirectoryArchives(directory) if directory else DatabaseArchives(self.database(""))
+            )
+            current, older = resolve_secrets("", "")
+            archiver = self._archivers[directory] = SessionArchiver(backend, current, older)
+        return archiver
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Background work the request does not wait for (archives, usage rows); kept until
+        done, awaited on close."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Wait for the background work started so far."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
     async def aclose(self) -> None:
+        await self.drain()
+        self._archivers.clear()
         clients, self._clients = list(self._clients.values()), {}
         self._catalogs.clear()
         vaults, self._vaults = list(self._vaults.values()), {}

@@ -13,11 +13,13 @@ import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import orjson
 
 from .errors import ErrorKind, PipeError, error_from_http, error_from_stream
+from .logs import current_journal, get_logger
 from .sse import SSEDecoder
 from .wire import (
     TERMINAL_EVENTS,
@@ -122,15 +124,25 @@ class ResponsesClient:
     async def create(self, request: ResponsesRequest) -> ResponseObject:
         """Non-streaming call; the result whatever its status (`failed` included, with the
         output and usage produced so far): the caller reads it as a one-batch stream."""
+        body = request.to_json()
+        journal = current_journal()
+        attempt = journal.attempt(self._url, body) if journal is not None else None
         try:
             response = await self._client.post(
                 self._url,
-                content=request.to_json(),
+                content=body,
                 headers=self._config.headers(streaming=False),
                 timeout=self._config.timeout,
             )
         except httpx.HTTPError as exc:
-            raise _transport_error(exc, started=False) from exc
+            error = _transport_error(exc, started=False)
+            if attempt is not None:
+                attempt.error = f"{error.kind.value}: {error.message}"
+            raise error from exc
+        if attempt is not None:
+            attempt.status = response.status_code
+            attempt.generation_id = response.headers.get("x-generation-id", "")
+            attempt.body = await _error_body(response)
         if response.status_code != 200:
             raise error_from_http(
                 response.status_code, await _error_body(response), dict(response.headers)
@@ -142,7 +154,26 @@ class ResponsesClient:
         return result
 
     async def stream(self, request: ResponsesRequest) -> AsyncIterator[list[AnyEvent]]:
-        """Typed events, one batch per network read, until the terminal event or [DONE]."""
+        """Typed events, one batch per network read, until the terminal event or [DONE].
+        With session logs on, the attempt's request and raw bytes go to the journal."""
+        get_logger().debug("POST %s (model %s, streaming)", self._url, request.model)
+        journal = current_journal()
+        if journal is None:
+            async for batch in self._stream(request, None, None):
+                yield batch
+            return
+        body = request.to_json()
+        attempt = journal.attempt(self._url, body)
+        try:
+            async for batch in self._stream(request, journal, attempt):
+                yield batch
+        except PipeError as error:
+            attempt.error = f"{error.kind.value}: {error.message}"
+            raise
+
+    async def _stream(
+        self, request: ResponsesRequest, journal: Any, attempt: Any
+    ) -> AsyncIterator[list[AnyEvent]]:
         started = False
         terminal = False
         last_error: ErrorEvent | None = None
@@ -155,18 +186,23 @@ class ResponsesClient:
                 headers=self._config.headers(streaming=True),
                 timeout=self._config.timeout,
             ) as response:
-                if response.status_code != 200:
-                    raise error_from_http(
-                        response.status_code, await _error_body(response), dict(response.headers)
-                    )
-                started = True
                 generation = response.headers.get("x-generation-id", "")
+                if attempt is not None:
+                    attempt.status, attempt.generation_id = response.status_code, generation
+                if response.status_code != 200:
+                    error_body = await _error_body(response)
+                    if attempt is not None:
+                        attempt.body = error_body
+                    raise error_from_http(response.status_code, error_body, dict(response.headers))
+                started = True
                 decoder = SSEDecoder()
                 done = False
                 stall_limit = STALL_FACTOR * self._config.read_timeout
                 last_event = time.monotonic()
                 chunks = response.aiter_bytes()
                 async for chunk in chunks:
+                    if attempt is not None:
+                        journal.chunk(attempt, chunk)
                     batch: list[AnyEvent] = []
                     for message in decoder.feed(chunk):
                         if message.data == "[DONE]":

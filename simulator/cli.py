@@ -18,6 +18,11 @@ app = typer.Typer(
 )
 bench_app = typer.Typer(help="Benchmarks that print numbers.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+logs_app = typer.Typer(
+    help="Session-log archives the pipe wrote (SESSION_LOG_ENABLED): list, open, replay.",
+    no_args_is_help=True,
+)
+app.add_typer(logs_app, name="logs")
 
 
 # Commands are registered below, one block per command.
@@ -310,6 +315,127 @@ def export_function_cmd(
         typer.echo(f"export failed: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"wrote {path} ({path.stat().st_size} bytes)")
+
+
+_DIR_OPT = typer.Option(None, "--dir", help="The SESSION_LOG_DIR the archives are in.")
+_DB_OPT = typer.Option(
+    None, "--db", help="Database URL (default: $DATABASE_URL, else $DATA_DIR/openrouter_pipe.db)."
+)
+_SECRET_OPT = typer.Option(
+    None, "--secret", help="The WEBUI_SECRET_KEY the pipe ran with (default: the environment's)."
+)
+
+
+@logs_app.command("list")
+def logs_list_cmd(
+    directory: str = _DIR_OPT,
+    db: str = _DB_OPT,
+    chat: str = typer.Option("", "--chat", help="Only this chat id."),
+    user: str = typer.Option("", "--user", help="Only this user id."),
+    since: str = typer.Option("", "--since", help="e.g. 24h, 7d (default: all)."),
+    limit: int = typer.Option(100, "--limit"),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
+) -> None:
+    """Archives, newest first (their ids are readable without the key)."""
+    import asyncio
+    import json
+
+    from simulator.operations.archives import backend, list_archives, parse_since
+
+    store = backend(directory, db)
+    rows = asyncio.run(
+        list_archives(store, chat_id=chat, user_id=user, since=parse_since(since), limit=limit)
+    )
+    for row in rows:
+        if as_json:
+            typer.echo(json.dumps(row))
+        else:
+            typer.echo(
+                f"{row['id']}  {row['created_at']}  {row['outcome']:<9} user={row['user_id']} "
+                f"chat={row['chat_id']} msg={row['message_id']} {row['model']} {row['size']} B"
+            )
+    if not rows and not as_json:
+        typer.echo(f"no archives in {store.label}")
+
+
+@logs_app.command("show")
+def logs_show_cmd(
+    archive: str = typer.Argument(..., help="Archive id (from `orsim logs list`)."),
+    directory: str = _DIR_OPT,
+    db: str = _DB_OPT,
+    secret: str = _SECRET_OPT,
+    fmt: str = typer.Option("text", "--format", help="text or jsonl."),
+) -> None:
+    """Open one archive (decrypting it) and print it as text or JSON lines."""
+    import asyncio
+
+    from pipe.storage.archives import ArchiveError
+    from simulator.operations.archives import as_json_lines, as_text, backend, read_document
+
+    try:
+        doc = asyncio.run(read_document(backend(directory, db), archive, secret))
+    except ArchiveError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in as_json_lines(doc) if fmt == "jsonl" else as_text(doc):
+        typer.echo(line)
+
+
+@logs_app.command("to-scenario")
+def logs_to_scenario_cmd(
+    archive: str = typer.Argument(..., help="Archive id (from `orsim logs list`)."),
+    out: str = typer.Option("scenarios/incidents", "--out", help="Folder to write into."),
+    directory: str = _DIR_OPT,
+    db: str = _DB_OPT,
+    secret: str = _SECRET_OPT,
+) -> None:
+    """Write a cassette and a scenario that replay the archived conversation offline."""
+    import asyncio
+
+    from pipe.storage.archives import ArchiveError
+    from simulator.operations.archives import backend, read_document
+    from simulator.operations.to_scenario import write_scenario
+
+    try:
+        doc = asyncio.run(read_document(backend(directory, db), archive, secret))
+    except ArchiveError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    cassette, scenario = write_scenario(doc, out)
+    typer.echo(f"cassette: {cassette}\nscenario: {scenario}\nrun it:   orsim run {scenario}")
+
+
+@app.command("usage")
+def usage_cmd(
+    db: str = _DB_OPT,
+    since: str = typer.Option("30d", "--since", help="Period start, e.g. 24h, 7d, 30d."),
+    as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
+) -> None:
+    """Requests, tokens and cost per user and model (USAGE_RECORDS_ENABLED)."""
+    import asyncio
+    import json
+    import time
+
+    from pipe.storage.usage import usage_summary
+    from simulator.operations.archives import database, parse_since
+
+    rows = asyncio.run(usage_summary(database(db), parse_since(since), int(time.time()) + 1))
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    typer.echo(
+        f"{'user':<24} {'model':<32} {'requests':>8} {'failed':>6} {'in':>10} {'out':>10} "
+        f"{'cost $':>10} {'mean ms':>8}"
+    )
+    for row in rows:
+        typer.echo(
+            f"{row['user_id'] or '-':<24} {row['model']:<32} {row['requests']:>8} "
+            f"{row['failed'] or 0:>6} {row['input_tokens'] or 0:>10} {row['output_tokens'] or 0:>10} "
+            f"{row['cost'] or 0:>10.6f} {row['mean_latency_ms'] or 0:>8.0f}"
+        )
+    if not rows:
+        typer.echo(f"no usage records since {since}")
 
 
 def main() -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     SmallInteger,
@@ -22,6 +24,8 @@ from sqlalchemy import (
 SCHEMA_VERSION = 1
 ARTIFACT_TABLE = "openrouter_pipe_artifacts"
 META_TABLE = "openrouter_pipe_meta"
+SESSION_LOG_TABLE = "openrouter_pipe_session_logs"
+USAGE_TABLE = "openrouter_pipe_usage"
 
 # A private MetaData: Open WebUI re-executes the function file on every edit, and declaring a
 # table twice on its shared Base.metadata raises.
@@ -52,4 +56,44 @@ meta_table = Table(
     pipe_metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+# One encrypted archive per request (docs/operations.md); listed without the key by its ids.
+session_logs_table = Table(
+    SESSION_LOG_TABLE,
+    pipe_metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(255), nullable=False, default=""),
+    Column("chat_id", String(255), nullable=False, default=""),
+    Column("message_id", String(255), nullable=False, default=""),
+    Column("request_id", String(64), nullable=False, default=""),
+    Column("model", String(255), nullable=False, default=""),
+    Column("outcome", String(16), nullable=False, default=""),
+    Column("key_id", String(32), nullable=False),
+    Column("size", Integer, nullable=False, default=0),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_openrouter_pipe_session_logs_created_at", "created_at"),
+    Index("ix_openrouter_pipe_session_logs_chat_id", "chat_id"),
+)
+
+# One row per request when USAGE_RECORDS is on: who spent what.
+usage_table = Table(
+    USAGE_TABLE,
+    pipe_metadata,
+    Column("id", String(32), primary_key=True),
+    Column("request_id", String(64), nullable=False, default=""),
+    Column("user_id", String(255), nullable=False, default=""),
+    Column("chat_id", String(255), nullable=False, default=""),
+    Column("model", String(255), nullable=False, default=""),
+    Column("input_tokens", Integer, nullable=False, default=0),
+    Column("output_tokens", Integer, nullable=False, default=0),
+    Column("reasoning_tokens", Integer, nullable=False, default=0),
+    Column("cached_tokens", Integer, nullable=False, default=0),
+    Column("cost", Float, nullable=True),
+    Column("latency_ms", Integer, nullable=False, default=0),
+    Column("ttft_ms", Integer, nullable=True),
+    Column("outcome", String(32), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_openrouter_pipe_usage_created_at", "created_at"),
 )

@@ -28,7 +28,7 @@ def test_records_carry_request_context(caplog):
     inside = next(r for r in caplog.records if "inside with key" in r.getMessage())
     outside = next(r for r in caplog.records if r.getMessage() == "outside")
     assert inside.request_id == "r123" and inside.user_id == "u9" and inside.chat_id == "c7"
-    assert "[req=r123 user=u9 chat=c7 session=s1]" in inside.getMessage()
+    assert "[req=r123 user=u9 chat=c7 msg=- session=s1]" in inside.getMessage()
     assert "secret" not in inside.getMessage()
     assert outside.request_id == "-"
 
@@ -40,7 +40,7 @@ async def test_error_logs_have_error_id_and_no_key(openrouter_sim, caplog):
     error_id = out.text.split("Error ID: `")[1][:16]
     messages = "\n".join(r.getMessage() for r in caplog.records)
     assert error_id in messages
-    assert "user=user-1 chat=chat-1 session=sess-1" in messages
+    assert "user=user-1 chat=chat-1 msg=msg-1 session=sess-1" in messages
     assert openrouter_sim.api_key not in messages
     assert openrouter_sim.api_key not in out.text
 
