@@ -9,9 +9,16 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
 
 from .errors import ErrorKind, PipeError
+
+
+class Admission(Protocol):
+    """What a request needs from admission: a slot held while it runs."""
+
+    def slot(self) -> AbstractAsyncContextManager[None]: ...
 
 
 class AdmissionController:

@@ -3,6 +3,9 @@
 Fresh for `ttl` seconds; after a failed refresh the last good snapshot is served (stale) and
 no new fetch is tried until a backoff (5 s doubling, capped at the TTL) has passed, so a down
 OpenRouter is not hammered by every model listing. Concurrent callers share one fetch.
+With a `FleetCache` (Redis), the fetched payload is shared by every worker: one upstream fetch
+per TTL for the fleet. A snapshot belongs to the settings fingerprint it was loaded under, so
+saving different valves refreshes it (on every worker, at its next call).
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import time
 from collections.abc import Callable
 
 import httpx
+import orjson
 
 from .errors import ErrorKind, PipeError, error_from_http
+from .fleetcache import FleetCache
 from .logs import get_logger
 from .model_info import CatalogSnapshot
 
@@ -27,11 +32,14 @@ class ModelCatalog:
         base_url: str,
         headers: dict[str, str],
         clock: Callable[[], float] = time.monotonic,
+        scope: str = "catalog",
     ) -> None:
         self._client = client
         self._url = base_url.rstrip("/") + "/models"
         self._headers = headers
         self._clock = clock
+        self._scope = scope  # the fleet-wide cache entry's name
+        self._fingerprint = ""
         self._lock = asyncio.Lock()
         self._snapshot: CatalogSnapshot | None = None
         self._fetched_at = 0.0
@@ -43,19 +51,27 @@ class ModelCatalog:
     def snapshot(self) -> CatalogSnapshot | None:
         return self._snapshot
 
-    def _fresh(self, ttl: float) -> bool:
-        return self._snapshot is not None and self._clock() - self._fetched_at < ttl
+    def _fresh(self, ttl: float, fingerprint: str) -> bool:
+        return (
+            self._snapshot is not None
+            and fingerprint == self._fingerprint
+            and self._clock() - self._fetched_at < ttl
+        )
 
-    async def get(self, ttl: float) -> CatalogSnapshot:
+    async def get(
+        self, ttl: float, fleet: FleetCache | None = None, fingerprint: str = ""
+    ) -> CatalogSnapshot:
         """The current snapshot; raises PipeError only when nothing was ever loaded."""
-        if self._fresh(ttl):
+        if self._fresh(ttl, fingerprint):
             return self._snapshot  # type: ignore[return-value]
         async with self._lock:
-            if self._fresh(ttl):
+            if self._fresh(ttl, fingerprint):
                 return self._snapshot  # type: ignore[return-value]
+            if self._fingerprint != fingerprint:
+                self._retry_at = 0.0  # new settings: try at once, whatever failed before
             if self._clock() >= self._retry_at:
                 try:
-                    snapshot = await self._fetch()
+                    snapshot, age = await self._load(ttl, fleet, fingerprint)
                 except PipeError as exc:
                     self._failures += 1
                     delay = min(ttl, CATALOG_BACKOFF_BASE_SECONDS * 2 ** min(self._failures - 1, 5))
@@ -68,7 +84,8 @@ class ModelCatalog:
                         delay,
                     )
                 else:
-                    self._snapshot, self._fetched_at = snapshot, self._clock()
+                    self._snapshot, self._fetched_at = snapshot, self._clock() - age
+                    self._fingerprint = fingerprint
                     self._failures, self._retry_at, self._last_error = 0, 0.0, None
             if self._snapshot is None:
                 raise self._last_error or PipeError(
@@ -76,7 +93,18 @@ class ModelCatalog:
                 )
             return self._snapshot
 
-    async def _fetch(self) -> CatalogSnapshot:
+    async def _load(
+        self, ttl: float, fleet: FleetCache | None, fingerprint: str
+    ) -> tuple[CatalogSnapshot, float]:
+        """(snapshot, its age in seconds): the fleet's copy or a fresh fetch."""
+        if fleet is None:
+            body, age = await self._fetch_body(), 0.0
+        else:
+            body, left = await fleet.get(self._scope, fingerprint, ttl, self._fetch_body)
+            age = max(0.0, ttl - left)
+        return parse_catalog_body(body), age
+
+    async def _fetch_body(self) -> bytes:
         try:
             response = await self._client.get(self._url, headers=self._headers)
         except httpx.TimeoutException as exc:
@@ -93,7 +121,12 @@ class ModelCatalog:
             except ValueError:
                 body = response.text
             raise error_from_http(response.status_code, body, dict(response.headers))
-        try:
-            return CatalogSnapshot.from_payload(response.json())
-        except ValueError as exc:
-            raise PipeError(ErrorKind.SERVER, f"bad catalog payload: {exc}") from exc
+        parse_catalog_body(response.content)  # only a valid payload is ever shared with the fleet
+        return response.content
+
+
+def parse_catalog_body(body: bytes) -> CatalogSnapshot:
+    try:
+        return CatalogSnapshot.from_payload(orjson.loads(body))
+    except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+        raise PipeError(ErrorKind.SERVER, f"bad catalog payload: {exc}") from exc

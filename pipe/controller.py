@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from .catalog import ModelCatalog
 from .errors import DEFAULT_ERROR_TEMPLATE, ErrorKind, PipeError, SupportContacts
+from .fleet import Fleet, resolve_redis_url, settings_fingerprint
+from .leases import BudgetedAdmission
 from .logs import RequestContext, get_logger, new_request_id, request_scope
 from .model_info import CatalogSnapshot, ModelInfo, sub_id_to_slug
 from .operations import RequestRecords
@@ -187,6 +189,32 @@ class Pipe:
             default=False,
             description="Send tool schemas in strict mode where they can be (all properties required, no extra ones).",
         )
+        REDIS_ENABLED: bool = Field(
+            default=True,
+            description="Share state between workers through Redis when a Redis URL is known (off: every worker keeps its own).",
+        )
+        REDIS_URL: str = Field(
+            default="",
+            description="Redis for the shared state; empty means Open WebUI's own REDIS_URL (none: no sharing).",
+        )
+        GLOBAL_MAX_CONCURRENT_REQUESTS: int = Field(
+            default=0,
+            ge=0,
+            le=100000,
+            description="Requests running at once across all workers (needs Redis; 0: no fleet-wide limit).",
+        )
+        GLOBAL_QUEUE_TIMEOUT_SECONDS: float = Field(
+            default=30.0,
+            ge=0,
+            le=3600,
+            description="How long a request waits for a fleet-wide slot before a 'busy' message.",
+        )
+        GLOBAL_LEASE_SECONDS: float = Field(
+            default=30.0,
+            ge=3,
+            le=3600,
+            description="A fleet-wide slot held by a worker that died is free again after this long.",
+        )
 
         LOG_LEVEL: LogLevel = Field(
             default="INHERIT",
@@ -251,9 +279,18 @@ class Pipe:
             headers["Authorization"] = f"Bearer {key}"
         return get_runtime(self._transport).catalog(valves.BASE_URL, key, headers)
 
+    def _fleet(self) -> Fleet:
+        valves = self.valves  # Redis settings are the administrator's, never a user's
+        url = resolve_redis_url(valves.REDIS_URL, valves.REDIS_ENABLED)
+        return get_runtime(self._transport).fleet(url)
+
     async def _snapshot(self, valves: Any) -> CatalogSnapshot | None:
         try:
-            return await self._catalog(valves).get(valves.MODEL_CATALOG_REFRESH_SECONDS)
+            return await self._catalog(valves).get(
+                valves.MODEL_CATALOG_REFRESH_SECONDS,
+                fleet=self._fleet().cache,
+                fingerprint=settings_fingerprint(self.valves),
+            )
         except SealError as exc:
             get_logger().error("%s", exc)
             return None
@@ -320,6 +357,13 @@ class Pipe:
         )
         records.bind(ctx, body, __task__)
         runtime.admission.configure(valves.MAX_CONCURRENT_REQUESTS, valves.REQUEST_QUEUE_SIZE)
+        fleet = self._fleet()
+        admission = BudgetedAdmission(
+            runtime.admission,
+            fleet.budget(ttl=valves.GLOBAL_LEASE_SECONDS),
+            valves.GLOBAL_MAX_CONCURRENT_REQUESTS,
+            valves.GLOBAL_QUEUE_TIMEOUT_SECONDS,
+        )
         model_ref = _str(body.get("model"))
         tools = None if task else self._tool_session(valves, body, __tools__, runtime)
 
@@ -332,7 +376,7 @@ class Pipe:
             ctx=ctx,
             model_label=model_ref,
             prepare=prepare,
-            admission=runtime.admission,
+            admission=admission,
             policy=RunPolicy(
                 max_retries=valves.MAX_RETRIES,
                 backoff=valves.RETRY_BACKOFF_SECONDS,

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .admission import AdmissionController
+from .admission import Admission
 from .coalesce import REASONING, TEXT, DeltaCoalescer
 from .errors import ErrorKind, PipeError, SupportContacts, new_error_id, render_error
 from .logs import RequestContext, bind_request, get_logger, request_scope
@@ -64,7 +64,7 @@ class ChatRun:
         ctx: RequestContext,
         model_label: str,
         prepare: Callable[[], Awaitable[tuple[ResponsesClient, ResponsesRequest]]],
-        admission: AdmissionController,
+        admission: Admission,
         policy: RunPolicy,
         emitter: Emitter | None,
         tools: ToolSession | None = None,

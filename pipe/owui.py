@@ -70,3 +70,13 @@ def owui_database_schema() -> str | None:
     env = _owui_module("env")
     schema = getattr(env, "DATABASE_SCHEMA", None) if env is not None else None
     return str(schema) if schema else None
+
+
+def owui_redis_url() -> str:
+    """Open WebUI's REDIS_URL (its workers' shared Redis), or ""; outside Open WebUI the
+    REDIS_URL environment variable, which is where Open WebUI reads it from."""
+    env = _owui_module("env")
+    value = getattr(env, "REDIS_URL", None) if env is not None else None
+    if value is None:
+        value = os.environ.get("REDIS_URL", "")
+    return str(value or "").strip()

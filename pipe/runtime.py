@@ -2,8 +2,9 @@
 
 One `PipeRuntime` per event loop (in production: one per worker process) holds the shared
 httpx clients (one per base URL: building a client costs ~17 ms of CPU for its SSL context),
-the model catalogs (one per base URL and API key), the admission controller and the artifact
-databases and vaults (one engine per database). This module's
+the model catalogs (one per base URL and API key), the admission controller, the artifact
+databases and vaults (one engine per database) and the `Fleet` (what workers share through
+Redis; one per Redis URL, "" meaning none). This module's
 `_RUNTIMES` registry is the only module-level mutable state of the pipe.
 """
 
@@ -18,6 +19,8 @@ import httpx
 
 from .admission import AdmissionController
 from .catalog import ModelCatalog
+from .fleet import Fleet
+from .redislink import RedisLink
 from .storage.archiver import SessionArchiver
 from .storage.archives import DatabaseArchives, DirectoryArchives
 from .storage.crypto import resolve_secrets
@@ -43,6 +46,7 @@ class PipeRuntime:
         self._vaults: dict[tuple[str, str], ArtifactVault] = {}
         self._archivers: dict[str, SessionArchiver] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self._fleets: dict[str, Fleet] = {}
 
     def client(self, base_url: str) -> httpx.AsyncClient:
         key = base_url.rstrip("/")
@@ -61,7 +65,8 @@ class PipeRuntime:
         key = (base_url.rstrip("/"), hashlib.sha256(api_key.encode()).hexdigest())
         catalog = self._catalogs.get(key)
         if catalog is None:
-            catalog = ModelCatalog(self.client(base_url), base_url, headers)
+            scope = "catalog:" + hashlib.sha256("|".join(key).encode()).hexdigest()[:24]
+            catalog = ModelCatalog(self.client(base_url), base_url, headers, scope=scope)
             self._catalogs[key] = catalog
         return catalog
 
@@ -109,6 +114,14 @@ class PipeRuntime:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
+    def fleet(self, redis_url: str) -> Fleet:
+        """The shared state for this Redis URL ("" = per-process only)."""
+        fleet = self._fleets.get(redis_url)
+        if fleet is None:
+            fleet = Fleet(RedisLink(redis_url) if redis_url else None)
+            self._fleets[redis_url] = fleet
+        return fleet
+
     async def aclose(self) -> None:
         await self.drain()
         self._archivers.clear()
@@ -122,6 +135,9 @@ class PipeRuntime:
             await database.dispose()
         for client in clients:
             await client.aclose()
+        fleets, self._fleets = list(self._fleets.values()), {}
+        for fleet in fleets:
+            await fleet.aclose()
 
 
 # (event loop, transport) -> runtime. Clients are bound to the loop they were created on.

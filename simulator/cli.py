@@ -200,6 +200,12 @@ def serve_host_cmd(
     ),
     port: int = typer.Option(0, "--port", help="Port; 0 picks a free one and prints the URL."),
     workers: int = typer.Option(1, "--workers", help="Worker processes, each with its own Pipe."),
+    redis: str = typer.Option(
+        "", "--redis", help="Redis URL the workers share (Open WebUI's REDIS_URL)."
+    ),
+    database_url: str = typer.Option(
+        "", "--database-url", help="Database URL the workers share (Open WebUI's DATABASE_URL)."
+    ),
 ) -> None:
     """Run the fake Open WebUI host (/api/models, /api/chat/completions, tasks, valves)."""
     from simulator.host.cli_serve import run_serve_host
@@ -212,6 +218,8 @@ def serve_host_cmd(
         host=host,
         port=port,
         workers=workers,
+        redis_url=redis,
+        database_url=database_url,
     )
 
 

@@ -15,7 +15,7 @@ from simulator.openrouter.server import SimServer
 from simulator.openrouter.state import SimConfig
 
 # Real services shared across groups (started on demand, free ports, temp dirs).
-pytest_plugins = ["tests.fixtures_postgres"]
+pytest_plugins = ["tests.fixtures_postgres", "tests.redis_fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,8 @@ def run_serve_host(
     host: str,
     port: int,
     workers: int,
+    redis_url: str = "",
+    database_url: str = "",
 ) -> None:
     if not functions:
         raise typer.BadParameter("give at least one --function FILE", param_hint="--function")
@@ -30,7 +32,7 @@ def run_serve_host(
         FunctionSpec(path=path, function_id=function_ids[i] if i < len(function_ids) else None)
         for i, path in enumerate(functions)
     ]
-    config = HostConfig(functions=specs)
+    config = HostConfig(functions=specs, environment=_environment(redis_url, database_url))
     for spec in users:
         try:
             token, fields = parse_user(spec)
@@ -43,6 +45,22 @@ def run_serve_host(
     except (FunctionLoadError, OSError, ValueError) as exc:  # ValueError: invalid valves
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def _environment(redis_url: str, database_url: str) -> dict[str, str]:
+    """What Open WebUI's own settings would hold: its workers read REDIS_URL / DATABASE_URL."""
+    env: dict[str, str] = {}
+    if redis_url:
+        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise typer.BadParameter(
+                "must be a redis://, rediss:// or unix:// URL", param_hint="--redis"
+            )
+        env["REDIS_URL"] = redis_url
+    if database_url:
+        if "://" not in database_url:
+            raise typer.BadParameter("must be a database URL", param_hint="--database-url")
+        env["DATABASE_URL"] = database_url
+    return env
 
 
 def _with_valves(config: HostConfig, valves: list[str]) -> HostConfig:

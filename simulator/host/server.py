@@ -46,6 +46,8 @@ class HostConfig:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)  # token -> HostUser fields
     valves_path: str = ""
     initial_valves: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Set in every worker before the functions load (REDIS_URL, DATABASE_URL, like Open WebUI's).
+    environment: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -323,6 +325,7 @@ def serve(config: HostConfig, host: str = "127.0.0.1", port: int = 0, workers: i
 
     from simulator.net import bind_tcp
 
+    os.environ.update(config.environment)  # inherited by every worker process
     config = prepare_config(config)
     os.environ[CONFIG_ENV] = config.to_json()
     sock = bind_tcp(host, port, inheritable=True)
