@@ -45,18 +45,25 @@ def pids(replies: list[httpx.Response]) -> set[str]:
     return {r.headers["x-orsim-worker-pid"] for r in replies}
 
 
+async def on_every_worker(served, path: str, workers: int = 2, deadline: float = 60.0):
+    """Replies to `path` from fresh connections until every worker has answered at least once
+    (a busy machine may start one worker seconds after the other)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    replies: list[httpx.Response] = []
+    while len(pids(replies)) < workers:
+        assert loop.time() < end, f"only {pids(replies)} answered within {deadline}s"
+        replies += await spread(served, path, 4)
+    return replies
+
+
 async def test_the_fleet_fetches_the_catalog_once_and_a_valve_change_refreshes_it_everywhere(
     serve_host, pipe_file, openrouter_sim, redis_server
 ) -> None:
     served = start_fleet(serve_host, pipe_file, openrouter_sim, "--redis", redis_server.url)
-    seen: set[str] = set()
-    for _ in range(10):
-        replies = await spread(served, "/api/models", 8)
-        assert all(r.status_code == 200 and r.json()["data"] for r in replies)
-        seen |= pids(replies)
-        if len(seen) == 2:
-            break
-    assert len(seen) == 2, "only one worker answered"
+    await on_every_worker(served, "/api/host/worker")
+    replies = await on_every_worker(served, "/api/models")
+    assert all(r.status_code == 200 and r.json()["data"] for r in replies)
     fetches = openrouter_sim.requests_to("/models")
     assert len(fetches) == 1, fetches
     async with httpx.AsyncClient(base_url=served.url, timeout=30) as http:
@@ -70,14 +77,8 @@ async def test_the_fleet_fetches_the_catalog_once_and_a_valve_change_refreshes_i
             },
         )
         assert r.status_code == 200
-    seen = set()
-    for _ in range(10):
-        replies = await spread(served, "/api/models", 8)
-        assert all([m["id"] for m in r.json()["data"]] == [f"{FID}.openai.gpt-4o"] for r in replies)
-        seen |= pids(replies)
-        if len(seen) == 2:
-            break
-    assert len(seen) == 2
+    replies = await on_every_worker(served, "/api/models")
+    assert all([m["id"] for m in r.json()["data"]] == [f"{FID}.openai.gpt-4o"] for r in replies)
     assert len(openrouter_sim.requests_to("/models")) == 2  # one refresh for the whole fleet
 
 
@@ -85,9 +86,5 @@ async def test_without_redis_each_worker_fetches_its_own_catalog(
     serve_host, pipe_file, openrouter_sim
 ) -> None:
     served = start_fleet(serve_host, pipe_file, openrouter_sim)
-    seen: set[str] = set()
-    for _ in range(10):
-        seen |= pids(await spread(served, "/api/models", 8))
-        if len(seen) == 2:
-            break
+    await on_every_worker(served, "/api/models")
     assert len(openrouter_sim.requests_to("/models")) == 2
