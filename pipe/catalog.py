@@ -21,6 +21,7 @@ from .errors import ErrorKind, PipeError, error_from_http
 from .fleetcache import FleetCache
 from .logs import get_logger
 from .model_info import CatalogSnapshot
+from .telemetry import catalog_span
 
 CATALOG_BACKOFF_BASE_SECONDS = 5.0
 
@@ -105,6 +106,14 @@ class ModelCatalog:
         return parse_catalog_body(body), age
 
     async def _fetch_body(self) -> bytes:
+        """One GET of the catalog (a span of its own when telemetry is on)."""
+        with catalog_span(self._url) as span:
+            body = await self._fetch_body_once()
+            if span is not None:
+                span.set_attribute("openrouter.catalog.bytes", len(body))
+            return body
+
+    async def _fetch_body_once(self) -> bytes:
         try:
             response = await self._client.get(self._url, headers=self._headers)
         except httpx.TimeoutException as exc:

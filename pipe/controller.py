@@ -354,6 +354,7 @@ class Pipe:
             session_id=_str(metadata.get("session_id") or __session_id__),
             secrets=_known_keys(valves.API_KEY),
             journal=records.journal,
+            telemetry=records.telemetry,
         )
         records.bind(ctx, body, __task__)
         runtime.admission.configure(valves.MAX_CONCURRENT_REQUESTS, valves.REQUEST_QUEUE_SIZE)

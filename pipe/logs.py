@@ -33,6 +33,8 @@ class RequestContext:
     secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)
     # The request's SessionJournal (pipe/sessionlog.py) when session logs are on.
     journal: Any = field(default=None, repr=False, compare=False)
+    # The request's RequestTelemetry (pipe/telemetry.py) when OpenTelemetry is on.
+    telemetry: Any = field(default=None, repr=False, compare=False)
 
 
 _current_request: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
@@ -76,6 +78,12 @@ def current_journal() -> Any:
     ctx = _current_request.get()
     journal = ctx.journal if ctx is not None else None
     return journal if journal is not None and journal.capture else None
+
+
+def current_telemetry() -> Any:
+    """The running request's RequestTelemetry, or None (telemetry off)."""
+    ctx = _current_request.get()
+    return ctx.telemetry if ctx is not None else None
 
 
 class RequestContextFilter(logging.Filter):

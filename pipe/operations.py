@@ -1,4 +1,5 @@
-"""What one request leaves for the operator: its session-log archive and its usage row.
+"""What one request leaves for the operator: its session-log archive, its usage row and its
+telemetry (span and metrics).
 
 `RequestRecords` is built per request from the valves. It applies LOG_LEVEL, creates the
 request's `SessionJournal` when session logs or usage records are on, wraps the emitter and the
@@ -15,6 +16,7 @@ from .logs import RequestContext, configure_logging, get_logger
 from .runtime import PipeRuntime
 from .sessionlog import SessionJournal, journaled_stream, recording_emitter
 from .storage.usage import UsageRecord, write_usage
+from .telemetry import RequestTelemetry
 
 # Valves that are secrets or point at a machine: never copied into an archive.
 _PRIVATE_VALVES = frozenset({"API_KEY", "BASE_URL", "SESSION_LOG_DIR"})
@@ -27,8 +29,11 @@ class RequestRecords:
         self.archive = bool(valves.SESSION_LOG_ENABLED) and not task
         self.usage = bool(valves.USAGE_RECORDS_ENABLED)
         configure_logging(valves.LOG_LEVEL, capture=self.archive)
+        self.telemetry = RequestTelemetry.start(
+            runtime.pipe_metrics, {"model": model, "openrouter.task": bool(task)}
+        )
         self.journal: SessionJournal | None = None
-        if self.archive or self.usage:
+        if self.archive or self.usage or self.telemetry is not None:
             self.journal = SessionJournal(
                 capture=self.archive,
                 max_records=valves.SESSION_LOG_MAX_RECORDS,
@@ -78,6 +83,10 @@ class RequestRecords:
             "message_id": ctx.message_id,
             "session_id": ctx.session_id,
         }
+        if self.telemetry is not None:
+            if journal.first_output is not None:
+                self.telemetry.first_token(journal.first_output)
+            self.telemetry.finish(journal.outcome, journal.error_kind, journal.usage)
         try:
             if self.archive:
                 archiver = self._runtime.archiver(self._valves.SESSION_LOG_DIR)

@@ -26,6 +26,7 @@ from .storage.archives import DatabaseArchives, DirectoryArchives
 from .storage.crypto import resolve_secrets
 from .storage.database import Database, choose_target
 from .storage.vault import ArtifactVault
+from .telemetry import PipeMetrics
 
 # No cap on connections: admission control (MAX_CONCURRENT_REQUESTS) bounds the streams, and a
 # pool cap below it would queue admitted chats for a connection (and fail them after the pool
@@ -47,6 +48,7 @@ class PipeRuntime:
         self._archivers: dict[str, SessionArchiver] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._fleets: dict[str, Fleet] = {}
+        self._metrics: PipeMetrics | None = None
 
     def client(self, base_url: str) -> httpx.AsyncClient:
         key = base_url.rstrip("/")
@@ -100,6 +102,12 @@ class PipeRuntime:
             current, older = resolve_secrets("", "")
             archiver = self._archivers[directory] = SessionArchiver(backend, current, older)
         return archiver
+
+    def pipe_metrics(self) -> PipeMetrics:
+        """The pipe's OpenTelemetry instruments on the current global meter provider."""
+        if self._metrics is None or not self._metrics.bound_to_current():
+            self._metrics = PipeMetrics(lambda: self.admission.waiting)
+        return self._metrics
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Background work the request does not wait for (archives, usage rows); kept until

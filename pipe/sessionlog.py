@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from .logs import current_journal, current_telemetry
 from .redaction import redact
 
 ARCHIVE_FORMAT = "openrouter-pipe-session-log/1"
@@ -223,3 +224,47 @@ def recording_emitter(emitter: Any, journal: SessionJournal) -> Any:
         return None
 
     return emit
+
+
+class AttemptObserver:
+    """What one upstream attempt tells the session journal (request, raw bytes, status) and
+    the telemetry span (status, generation id, error). Created only when one of them is on."""
+
+    def __init__(self, journal: SessionJournal | None, telemetry: Any, url: str, body: bytes):
+        self._journal = journal
+        self.attempt = journal.attempt(url, body) if journal is not None else None
+        n = self.attempt.n if self.attempt is not None else 0
+        self._telemetry = telemetry
+        self._span = telemetry.attempt(n, url) if telemetry is not None else None
+        self._status: int | None = None
+        self._generation = ""
+        self._error = ""
+
+    @classmethod
+    def start(cls, url: str, body: bytes) -> AttemptObserver | None:
+        journal, telemetry = current_journal(), current_telemetry()
+        if journal is None and telemetry is None:
+            return None
+        return cls(journal, telemetry, url, body)
+
+    def response(self, status: int, generation: str) -> None:
+        self._status, self._generation = status, generation
+        if self.attempt is not None:
+            self.attempt.status, self.attempt.generation_id = status, generation
+
+    def body(self, body: Any) -> None:
+        if self.attempt is not None:
+            self.attempt.body = body
+
+    def chunk(self, data: bytes) -> None:
+        if self.attempt is not None and self._journal is not None:
+            self._journal.chunk(self.attempt, data)
+
+    def failed(self, error: str) -> None:
+        self._error = error
+        if self.attempt is not None:
+            self.attempt.error = error
+
+    def done(self) -> None:
+        if self._telemetry is not None:
+            self._telemetry.attempt_done(self._span, self._status, self._generation, self._error)

@@ -14,11 +14,12 @@ import asyncio
 import inspect
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from .admission import AdmissionController
-from .logs import get_logger
+from .logs import current_telemetry, get_logger
 from .redaction import ERROR_MESSAGE_MAX, user_text
 from .toolschema import argument_problems, strict_schema
 from .wire import FunctionTool, OutputItem, json_object
@@ -223,9 +224,11 @@ class ToolExecutor:
     async def _invoke(self, entry: ToolEntry, call_id: str, args: dict[str, Any]) -> ToolResult:
         name, timeout = entry.name, self.policy.timeout
         result = ToolResult(call_id, name, "", ran=True, arguments=args)
+        telemetry = current_telemetry()
         try:
-            async with asyncio.timeout(timeout):
-                value = await _call(entry.fn, args)
+            with telemetry.tool_call(name) if telemetry is not None else nullcontext():
+                async with asyncio.timeout(timeout):
+                    value = await _call(entry.fn, args)
         except TimeoutError:
             get_logger().warning("tool %s timed out after %ss", name, timeout)
             result.error_kind = TOOL_TIMEOUT

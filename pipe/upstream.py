@@ -13,13 +13,13 @@ import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import orjson
 
 from .errors import ErrorKind, PipeError, error_from_http, error_from_stream
-from .logs import current_journal, get_logger
+from .logs import get_logger
+from .sessionlog import AttemptObserver
 from .sse import SSEDecoder
 from .wire import (
     TERMINAL_EVENTS,
@@ -125,8 +125,18 @@ class ResponsesClient:
         """Non-streaming call; the result whatever its status (`failed` included, with the
         output and usage produced so far): the caller reads it as a one-batch stream."""
         body = request.to_json()
-        journal = current_journal()
-        attempt = journal.attempt(self._url, body) if journal is not None else None
+        observer = AttemptObserver.start(self._url, body)
+        try:
+            return await self._create(body, observer)
+        except PipeError as error:
+            if observer is not None:
+                observer.failed(f"{error.kind.value}: {error.message}")
+            raise
+        finally:
+            if observer is not None:
+                observer.done()
+
+    async def _create(self, body: bytes, observer: AttemptObserver | None) -> ResponseObject:
         try:
             response = await self._client.post(
                 self._url,
@@ -135,14 +145,10 @@ class ResponsesClient:
                 timeout=self._config.timeout,
             )
         except httpx.HTTPError as exc:
-            error = _transport_error(exc, started=False)
-            if attempt is not None:
-                attempt.error = f"{error.kind.value}: {error.message}"
-            raise error from exc
-        if attempt is not None:
-            attempt.status = response.status_code
-            attempt.generation_id = response.headers.get("x-generation-id", "")
-            attempt.body = await _error_body(response)
+            raise _transport_error(exc, started=False) from exc
+        if observer is not None:
+            observer.response(response.status_code, response.headers.get("x-generation-id", ""))
+            observer.body(await _error_body(response))
         if response.status_code != 200:
             raise error_from_http(
                 response.status_code, await _error_body(response), dict(response.headers)
@@ -155,24 +161,25 @@ class ResponsesClient:
 
     async def stream(self, request: ResponsesRequest) -> AsyncIterator[list[AnyEvent]]:
         """Typed events, one batch per network read, until the terminal event or [DONE].
-        With session logs on, the attempt's request and raw bytes go to the journal."""
+        With session logs or telemetry on, the attempt is observed (pipe/sessionlog.py)."""
         get_logger().debug("POST %s (model %s, streaming)", self._url, request.model)
-        journal = current_journal()
-        if journal is None:
-            async for batch in self._stream(request, None, None):
+        body = request.to_json()
+        observer = AttemptObserver.start(self._url, body)
+        if observer is None:
+            async for batch in self._stream(body, None):
                 yield batch
             return
-        body = request.to_json()
-        attempt = journal.attempt(self._url, body)
         try:
-            async for batch in self._stream(request, journal, attempt):
+            async for batch in self._stream(body, observer):
                 yield batch
         except PipeError as error:
-            attempt.error = f"{error.kind.value}: {error.message}"
+            observer.failed(f"{error.kind.value}: {error.message}")
             raise
+        finally:
+            observer.done()
 
     async def _stream(
-        self, request: ResponsesRequest, journal: Any, attempt: Any
+        self, body: bytes, observer: AttemptObserver | None
     ) -> AsyncIterator[list[AnyEvent]]:
         started = False
         terminal = False
@@ -182,17 +189,17 @@ class ResponsesClient:
             async with self._client.stream(
                 "POST",
                 self._url,
-                content=request.to_json(),
+                content=body,
                 headers=self._config.headers(streaming=True),
                 timeout=self._config.timeout,
             ) as response:
                 generation = response.headers.get("x-generation-id", "")
-                if attempt is not None:
-                    attempt.status, attempt.generation_id = response.status_code, generation
+                if observer is not None:
+                    observer.response(response.status_code, generation)
                 if response.status_code != 200:
                     error_body = await _error_body(response)
-                    if attempt is not None:
-                        attempt.body = error_body
+                    if observer is not None:
+                        observer.body(error_body)
                     raise error_from_http(response.status_code, error_body, dict(response.headers))
                 started = True
                 decoder = SSEDecoder()
@@ -201,8 +208,8 @@ class ResponsesClient:
                 last_event = time.monotonic()
                 chunks = response.aiter_bytes()
                 async for chunk in chunks:
-                    if attempt is not None:
-                        journal.chunk(attempt, chunk)
+                    if observer is not None:
+                        observer.chunk(chunk)
                     batch: list[AnyEvent] = []
                     for message in decoder.feed(chunk):
                         if message.data == "[DONE]":

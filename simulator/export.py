@@ -36,6 +36,7 @@ ALLOWED_THIRD_PARTY = {
     "aiosqlite",
     "psycopg",
     "open_webui",
+    "opentelemetry",  # api + sdk ship with Open WebUI 0.12.4 (ENABLE_OTEL)
 }
 
 
