@@ -179,7 +179,9 @@ async def _bench(
                         ttft[name].append(await _timed_first(_through_pipe, pipe))
                     else:
                         ttft[name].append(await _timed_first(_baseline, client, sim))
+            cpu["pipe_otel"] = await _with_telemetry_on(pipe, sim, long_script, pacing, rounds)
         await close_runtimes()
+    off_us = _telemetry_off_cost_us()
     per_k = {k: statistics.median(v) / n_events * 1000 for k, v in cpu.items()}
     ttft_p50 = {k: statistics.median(v) * 1000 for k, v in ttft.items()}
     return {
@@ -188,6 +190,9 @@ async def _bench(
         "tps": tps,
         "cpu_ms_per_1k_events": {k: v * 1000 for k, v in per_k.items()},
         "cpu_ratio": per_k["pipe"] / per_k["baseline"],
+        "telemetry_on_ratio": per_k["pipe_otel"] / per_k["pipe"],
+        "telemetry_off_us_per_request": off_us,
+        "telemetry_off_share_of_request": off_us / 1e6 / statistics.median(cpu["pipe"]),
         "ttft_p50_ms": ttft_p50,
         "ttft_added_p50_ms": ttft_p50["pipe"] - ttft_p50["baseline"],
         "ttft_added_samples_ms": statistics.median(
@@ -195,6 +200,49 @@ async def _bench(
         )
         * 1000,
     }
+
+
+def _telemetry_off_cost_us() -> float:
+    """CPU of what the pipe does per request for telemetry while it is off (no provider): the
+    provider checks of one request and of one upstream attempt, in microseconds."""
+    from pipe.sessionlog import AttemptObserver
+    from pipe.telemetry import RequestTelemetry
+
+    n = 20_000
+    t0 = time.process_time()
+    for _ in range(n):
+        RequestTelemetry.start(lambda: None, {"model": MODEL})
+        AttemptObserver.start("http://x/responses", b"")
+    return (time.process_time() - t0) / n * 1e6
+
+
+async def _with_telemetry_on(
+    pipe: Pipe, sim: SimProcess, script: dict[str, Any], pacing: dict[str, Any], rounds: int
+) -> list[float]:
+    """The same streams with OpenTelemetry's SDK installed as Open WebUI installs it (batch
+    span processor, periodic metric reader), exporting to memory. Measured last: the global
+    providers can be set only once per process."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+    trace.set_tracer_provider(provider)
+    metrics.set_meter_provider(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    sim.enqueue({"script": script, **pacing})
+    await _through_pipe(pipe)  # warm: instruments created
+    times = []
+    for _ in range(rounds):
+        sim.enqueue({"script": script, **pacing})
+        t0 = time.process_time()
+        await _through_pipe(pipe)
+        times.append(time.process_time() - t0)
+    provider.shutdown()
+    return times
 
 
 def run(
@@ -216,6 +264,11 @@ def cli_main(events: int, rounds: int, tps: float, ttft_samples: int, json_out: 
     print(
         f"TTFT p50               baseline {ttft['baseline']:.2f} ms   pipe {ttft['pipe']:.2f} ms   "
         f"added {result['ttft_added_p50_ms']:.2f} ms (target < {TTFT_TARGET_MS} ms)"
+    )
+    print(
+        f"telemetry off          {result['telemetry_off_us_per_request']:.2f} us per request "
+        f"({result['telemetry_off_share_of_request'] * 100:.3f}% of the pipe's CPU per stream)"
+        f"   telemetry on (SDK): pipe CPU x{result['telemetry_on_ratio']:.2f}"
     )
     ok = result["cpu_ratio"] <= CPU_TARGET and result["ttft_added_p50_ms"] < TTFT_TARGET_MS
     print("targets met" if ok else "TARGETS MISSED")
