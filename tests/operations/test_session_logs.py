@@ -4,10 +4,13 @@ file (or directory), the pipe's own keys, `orsim logs` reading them back."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import os
 import secrets
 import sqlite3
+import subprocess
 
 import httpx
 import pytest
@@ -169,6 +172,46 @@ async def test_unwritable_directory_costs_a_warning_not_the_answer(
         await settle()
     assert out.text == "still answered"
     assert any("session log for request" in r.getMessage() for r in caplog.records)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 kB tmpfs filled to the last byte (needs root, as in CI); unmounted afterwards."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"x" * 4096)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+async def test_full_disk_costs_a_warning_not_the_answer(
+    openrouter_sim, data_dir, full_disk, caplog
+):
+    openrouter_sim.enqueue({"script": {"text": "answered on a full disk"}})
+    with caplog.at_level(logging.WARNING, logger=LOGGER_NAME):
+        out = await run_pipe(
+            archived_pipe(openrouter_sim, SESSION_LOG_DIR=str(full_disk / "logs")),
+            chat_body("x"),
+        )
+        await settle()
+    assert out.text == "answered on a full disk"
+    failures = [r.getMessage() for r in caplog.records if "not written" in r.getMessage()]
+    assert failures and "No space left on device" in failures[0]
+    assert not list(full_disk.rglob("*.tmp"))  # no half-written archive left behind
 
 
 async def test_directory_backend_round_trip_and_retention(openrouter_sim, data_dir):
