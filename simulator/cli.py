@@ -334,6 +334,20 @@ _SECRET_OPT = typer.Option(
 )
 
 
+def _archive_document(archive: str, directory: str | None, db: str | None, secret: str | None):
+    """The decrypted archive, or exit 1 with the reason (wrong key, no such archive...)."""
+    import asyncio
+
+    from pipe.storage.archives import ArchiveError
+    from simulator.operations.archives import backend, read_document
+
+    try:
+        return asyncio.run(read_document(backend(directory, db), archive, secret))
+    except ArchiveError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 @logs_app.command("list")
 def logs_list_cmd(
     directory: str = _DIR_OPT,
@@ -375,16 +389,9 @@ def logs_show_cmd(
     fmt: str = typer.Option("text", "--format", help="text or jsonl."),
 ) -> None:
     """Open one archive (decrypting it) and print it as text or JSON lines."""
-    import asyncio
+    from simulator.operations.archives import as_json_lines, as_text
 
-    from pipe.storage.archives import ArchiveError
-    from simulator.operations.archives import as_json_lines, as_text, backend, read_document
-
-    try:
-        doc = asyncio.run(read_document(backend(directory, db), archive, secret))
-    except ArchiveError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    doc = _archive_document(archive, directory, db, secret)
     for line in as_json_lines(doc) if fmt == "jsonl" else as_text(doc):
         typer.echo(line)
 
@@ -398,17 +405,9 @@ def logs_to_scenario_cmd(
     secret: str = _SECRET_OPT,
 ) -> None:
     """Write a cassette and a scenario that replay the archived conversation offline."""
-    import asyncio
-
-    from pipe.storage.archives import ArchiveError
-    from simulator.operations.archives import backend, read_document
     from simulator.operations.to_scenario import write_scenario
 
-    try:
-        doc = asyncio.run(read_document(backend(directory, db), archive, secret))
-    except ArchiveError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    doc = _archive_document(archive, directory, db, secret)
     cassette, scenario = write_scenario(doc, out)
     typer.echo(f"cassette: {cassette}\nscenario: {scenario}\nrun it:   orsim run {scenario}")
 

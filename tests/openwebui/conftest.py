@@ -76,3 +76,20 @@ def owui_function(owui):
     yield make
     for function_id in created:
         owui.delete_function(function_id)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The production pipe as `orsim export-function` writes it (one per test module)."""
+    from simulator.export import export_function
+
+    return export_function(tmp_path_factory.mktemp("export") / "openrouter_responses_pipe.py")
+
+
+@pytest.fixture(scope="module")
+def sim():
+    """A fake OpenRouter for the module's tests (the real Open WebUI reaches it over HTTP)."""
+    from simulator.openrouter.server import SimServer
+
+    with SimServer() as server:
+        yield server

@@ -11,24 +11,11 @@ import sqlite3
 import pytest
 
 from pipe.secret_valve import SEALED_PREFIX, seal
-from simulator.export import export_function
-from simulator.openrouter.server import SimServer
 
 pytestmark = pytest.mark.openwebui
 
 ASK = [{"role": "user", "content": "hello"}]
 SUB_MODEL = ".openai.gpt-4o-mini"
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return export_function(tmp_path_factory.mktemp("export") / "openrouter_responses_pipe.py")
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with SimServer() as server:
-        yield server
 
 
 def _stored_valves(owui, function_id: str) -> dict:

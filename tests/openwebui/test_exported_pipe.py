@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from simulator.export import export_function
-from simulator.openrouter.server import SimServer
 from simulator.owui_live.differential import Conversation, Observed, compare, run_fake, run_real
 
 pytestmark = pytest.mark.openwebui
@@ -72,17 +70,6 @@ CONVERSATIONS = {
     "title_task": dict(upstream=[TITLE], task="title"),
     "user_valves": dict(upstream=[SCRIPT], user_valves={"SHOW_FINAL_USAGE_STATUS": False}),
 }
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return export_function(tmp_path_factory.mktemp("export") / "openrouter_responses_pipe.py")
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with SimServer() as server:
-        yield server
 
 
 def _conversation(name: str, exported: Path, sim) -> Conversation:
