@@ -52,6 +52,10 @@ class DeltaCoalescer:
         return self._max_chars
 
     @property
+    def window(self) -> float:
+        return self._window
+
+    @property
     def deadline(self) -> float:
         return self._last_flush + self._window
 

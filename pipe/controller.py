@@ -522,6 +522,8 @@ class Pipe:
             connect_timeout=valves.CONNECT_TIMEOUT_SECONDS,
             read_timeout=valves.READ_TIMEOUT_SECONDS,
         )
-        return ResponsesClient(
-            get_runtime(self._transport).client(valves.BASE_URL), config
-        ), request
+        runtime = get_runtime(self._transport)
+        client = ResponsesClient(
+            runtime.client(valves.BASE_URL), config, runtime.streams(valves.BASE_URL)
+        )
+        return client, request

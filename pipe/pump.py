@@ -3,8 +3,12 @@
 The task reads the HTTP stream, decodes and accumulates each batch, and feeds the coalescer.
 The consumer (the generator Open WebUI iterates) sleeps until a flush is due: the first delta,
 the end of the coalescing window (a timer, so nothing waits longer than the window when the
-upstream pauses), the size cap, the end of the stream or an error. One task step per network
-read, and one consumer wake-up per flushed chunk, however many reads it merges.
+upstream pauses), the size cap, the end of the stream or an error. After the first output the
+task itself reads once per window: it sleeps until the window ends and then takes everything
+the socket received meanwhile in one read (streamio.py), so one wake-up, one read and one parse
+loop serve all the events of a window. When nothing is buffered the read waits for the next
+byte, so an upstream pause holds nothing back; events, errors included, reach the consumer at
+most one window after they arrive, in their order.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class StreamPump:
         acc = self._acc
         add = coalescer.add
         max_chars = coalescer.max_chars
+        window = coalescer.window
         try:
             async for batch in self._batches:
                 segments, events = acc.feed(batch)
@@ -57,14 +62,24 @@ class StreamPump:
                 # Only a waiting consumer needs waking (a busy one checks `due()` itself when
                 # it comes back). The window's end is a timer armed once per window, so while
                 # it runs the only per-read check is the size cap: no clock read per event.
+                woke = False
                 if self._waiter is not None and coalescer.size:
                     if coalescer.size >= max_chars:
-                        self._wake()
+                        woke = self._wake()
                     elif coalescer.deadline != self._timer_at:
                         if coalescer.due():  # e.g. the first delta: out at once
-                            self._wake()
+                            woke = self._wake()
                         else:
                             self._arm(coalescer.deadline)
+                # Read at the cadence we write: what arrives during a window is only shown at
+                # its end, so let it pile up in the socket buffer and take it in one read then
+                # (one wake-up and one read per window, not per upstream event). Before the
+                # first output, and whenever the window has passed, read at once.
+                # Output due now (taken by the consumer now or when it comes back) starts a
+                # new window.
+                pause = window if woke or coalescer.due() else coalescer.deadline - time.monotonic()
+                if pause > 0 and window > 0:
+                    await asyncio.sleep(pause)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # handed to the consumer, raised there
@@ -74,10 +89,12 @@ class StreamPump:
             self._arm(None)
             self._wake()
 
-    def _wake(self) -> None:
+    def _wake(self) -> bool:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+            return True
+        return False
 
     def _on_deadline(self) -> None:
         self._timer, self._timer_at = None, None  # spent: the next window arms a new one

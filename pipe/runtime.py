@@ -26,6 +26,7 @@ from .storage.archives import DatabaseArchives, DirectoryArchives
 from .storage.crypto import resolve_secrets
 from .storage.database import Database, choose_target
 from .storage.vault import ArtifactVault
+from .streamio import AiohttpOpener, HttpxOpener, StreamOpener
 from .telemetry import PipeMetrics
 
 # No cap on connections: admission control (MAX_CONCURRENT_REQUESTS) bounds the streams, and a
@@ -39,6 +40,7 @@ class PipeRuntime:
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._transport = transport
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._streams: AiohttpOpener | None = None
         self._catalogs: dict[tuple[str, str], ModelCatalog] = {}
         self.admission = AdmissionController(limit=50, queue_size=500)
         # Tool calls running at once in this process (MAX_PARALLEL_TOOLS_GLOBAL; live).
@@ -62,6 +64,14 @@ class PipeRuntime:
             )
             self._clients[key] = client
         return client
+
+    def streams(self, base_url: str) -> StreamOpener:
+        """Who opens streaming calls: aiohttp in production, the test transport in tests."""
+        if self._transport is not None:
+            return HttpxOpener(self.client(base_url))
+        if self._streams is None:
+            self._streams = AiohttpOpener()
+        return self._streams
 
     def catalog(self, base_url: str, api_key: str, headers: dict[str, str]) -> ModelCatalog:
         key = (base_url.rstrip("/"), hashlib.sha256(api_key.encode()).hexdigest())
@@ -146,6 +156,9 @@ class PipeRuntime:
         fleets, self._fleets = list(self._fleets.values()), {}
         for fleet in fleets:
             await fleet.aclose()
+        streams, self._streams = self._streams, None
+        if streams is not None:
+            await streams.aclose()
 
 
 # (event loop, transport) -> runtime. Clients are bound to the loop they were created on.

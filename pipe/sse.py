@@ -66,6 +66,25 @@ class SSEDecoder:
         text = self._text(chunk)
         if not text:
             return []
+        if (
+            not self._pending
+            and not self._has_data
+            and not self._event
+            and not self._skip_lf
+            and "\r" not in text
+        ):
+            # A read of many whole `data:` events (the reader takes a window's worth at once):
+            # split on the blank lines, one slice per event.
+            frames = text.split("\n\n")
+            tail = frames.pop()
+            if all(f[:6] == "data: " and "\n" not in f for f in frames):
+                out = [SSEMessage(f[6:]) for f in frames]
+                if tail:
+                    out += self._feed_text(tail)
+                return out
+        return self._feed_text(text)
+
+    def _feed_text(self, text: str) -> list[SSEMessage]:
         if self._skip_lf:
             self._skip_lf = False
             if text[0] == "\n":

@@ -9,6 +9,7 @@ Retry decisions are taken by the caller (only it knows whether the user saw outp
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
@@ -21,9 +22,11 @@ from .errors import ErrorKind, PipeError, error_from_http, error_from_stream
 from .logs import get_logger
 from .sessionlog import AttemptObserver
 from .sse import SSEDecoder
+from .streamio import HttpxOpener, RawStream, StreamOpener, StreamTimeouts, httpx_failure
 from .wire import (
     TERMINAL_EVENTS,
     AnyEvent,
+    DeltaEvent,
     ErrorEvent,
     EventDecodeError,
     ResponseObject,
@@ -61,6 +64,8 @@ class UpstreamConfig:
 
 # A stream that sends only keep-alive comments for this many read timeouts is ended.
 STALL_FACTOR = 2
+DRAIN_MAX_BYTES = 65536
+DRAIN_MAX_SECONDS = 2.0
 
 
 def attribution_headers(referer: str, title: str) -> dict[str, str]:
@@ -86,39 +91,47 @@ def retry_delay(attempt: int, error: PipeError, base: float, max_wait: float) ->
     return min(max_wait, delay * (1 + random.random() * 0.25))
 
 
-def _transport_error(exc: httpx.HTTPError, started: bool) -> PipeError:
-    name = type(exc).__name__
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return PipeError(ErrorKind.CONNECT_TIMEOUT, f"connecting to OpenRouter timed out ({name})")
-    if isinstance(exc, httpx.ReadTimeout):
-        return PipeError(
-            ErrorKind.READ_TIMEOUT, f"no data from OpenRouter within the read timeout ({name})"
-        )
-    if isinstance(exc, httpx.ConnectError):
-        return PipeError(ErrorKind.CONNECTION, f"cannot connect to OpenRouter ({name})")
-    if started:
-        return PipeError(ErrorKind.STREAM_CUT, f"the connection broke during the answer ({name})")
-    return PipeError(ErrorKind.CONNECTION, f"request to OpenRouter failed ({name})")
-
-
 def _with_generation(error: PipeError, generation: str) -> PipeError:
     if generation:
         error.details.setdefault("generation_id", generation)
     return error
 
 
-async def _error_body(response: httpx.Response) -> object:
-    raw = await response.aread()
+def _error_body(raw: bytes) -> object:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         return raw.decode("utf-8", "replace")[:500]
 
 
+async def _drain(raw: RawStream) -> None:
+    """After `[DONE]`, read the body to its end (normally just the chunked encoding's last
+    chunk) so the connection goes back to the pool; a server that keeps sending past these
+    bounds is cut off (the connection is then closed, not reused)."""
+    received = 0
+    try:
+        async with asyncio.timeout(DRAIN_MAX_SECONDS):
+            while chunk := await raw.read_buffered():
+                received += len(chunk)
+                if received > DRAIN_MAX_BYTES:
+                    return
+    except (TimeoutError, PipeError):
+        return
+
+
 class ResponsesClient:
-    def __init__(self, client: httpx.AsyncClient, config: UpstreamConfig) -> None:
+    """`create` posts with the runtime's httpx client; `stream` opens the streaming call
+    through `streams` (aiohttp in production, see streamio.py)."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        config: UpstreamConfig,
+        streams: StreamOpener | None = None,
+    ) -> None:
         self._client = client
         self._config = config
+        self._streams: StreamOpener = streams or HttpxOpener(client)
         self._url = config.base_url.rstrip("/") + "/responses"
 
     async def create(self, request: ResponsesRequest) -> ResponseObject:
@@ -145,13 +158,13 @@ class ResponsesClient:
                 timeout=self._config.timeout,
             )
         except httpx.HTTPError as exc:
-            raise _transport_error(exc, started=False) from exc
+            raise httpx_failure(exc, started=False) from exc
         if observer is not None:
             observer.response(response.status_code, response.headers.get("x-generation-id", ""))
-            observer.body(await _error_body(response))
+            observer.body(_error_body(response.content))
         if response.status_code != 200:
             raise error_from_http(
-                response.status_code, await _error_body(response), dict(response.headers)
+                response.status_code, _error_body(response.content), dict(response.headers)
             )
         try:
             result = ResponseObject.model_validate(orjson.loads(response.content))
@@ -160,8 +173,9 @@ class ResponsesClient:
         return result
 
     async def stream(self, request: ResponsesRequest) -> AsyncIterator[list[AnyEvent]]:
-        """Typed events, one batch per network read, until the terminal event or [DONE].
-        With session logs or telemetry on, the attempt is observed (pipe/sessionlog.py)."""
+        """Typed events, one batch per read of everything received so far, until the
+        terminal event or [DONE]; the caller decides how often to read (pump.py). With
+        session logs or telemetry on, the attempt is observed (pipe/sessionlog.py)."""
         get_logger().debug("POST %s (model %s, streaming)", self._url, request.model)
         body = request.to_json()
         observer = AttemptObserver.start(self._url, body)
@@ -181,36 +195,30 @@ class ResponsesClient:
     async def _stream(
         self, body: bytes, observer: AttemptObserver | None
     ) -> AsyncIterator[list[AnyEvent]]:
-        started = False
         terminal = False
         last_error: ErrorEvent | None = None
         generation = ""
+        timeouts = StreamTimeouts(self._config.connect_timeout, self._config.read_timeout)
+        headers = self._config.headers(streaming=True)
         try:
-            async with self._client.stream(
-                "POST",
-                self._url,
-                content=body,
-                headers=self._config.headers(streaming=True),
-                timeout=self._config.timeout,
-            ) as response:
-                generation = response.headers.get("x-generation-id", "")
+            async with self._streams.open(self._url, body, headers, timeouts) as raw:
+                generation = raw.headers.get("x-generation-id", "")
                 if observer is not None:
-                    observer.response(response.status_code, generation)
-                if response.status_code != 200:
-                    error_body = await _error_body(response)
+                    observer.response(raw.status, generation)
+                if raw.status != 200:
+                    error_body = _error_body(await raw.body())
                     if observer is not None:
                         observer.body(error_body)
-                    raise error_from_http(response.status_code, error_body, dict(response.headers))
-                started = True
+                    raise error_from_http(raw.status, error_body, raw.headers)
                 decoder = SSEDecoder()
-                done = False
+                shown = False
                 stall_limit = STALL_FACTOR * self._config.read_timeout
                 last_event = time.monotonic()
-                chunks = response.aiter_bytes()
-                async for chunk in chunks:
+                while chunk := await raw.read_buffered():
                     if observer is not None:
                         observer.chunk(chunk)
                     batch: list[AnyEvent] = []
+                    done = False
                     for message in decoder.feed(chunk):
                         if message.data == "[DONE]":
                             done = True
@@ -223,6 +231,11 @@ class ResponsesClient:
                         batch.append(event)
                     if batch:
                         last_event = time.monotonic()
+                        if shown or any(isinstance(e, DeltaEvent) for e in batch):
+                            # Text is out: from now on the pump reads once per coalescing
+                            # window, so let the kernel collect the window's events.
+                            shown = True
+                            raw.hold()
                         yield batch
                     elif time.monotonic() - last_event > stall_limit:
                         # Keep-alive comments only: alive, but not answering. End it.
@@ -231,6 +244,7 @@ class ResponsesClient:
                             f"only keep-alives from OpenRouter for over {stall_limit:g}s",
                         )
                     if done:
+                        await _drain(raw)
                         break
                 else:
                     batch = []
@@ -241,8 +255,8 @@ class ResponsesClient:
                             batch.append(event)
                     if batch:
                         yield batch
-        except httpx.HTTPError as exc:
-            raise _with_generation(_transport_error(exc, started), generation) from exc
+        except PipeError as failure:
+            raise _with_generation(failure, generation) from failure.__cause__
         except EventDecodeError as exc:
             error = PipeError(ErrorKind.MALFORMED_STREAM, str(exc), retryable=True)
             raise _with_generation(error, generation) from exc

@@ -147,7 +147,9 @@ def bench_openwebui_cmd(
     ),
     valve: list[str] = typer.Option([], "--valve", help="Candidate valve KEY=VALUE (repeatable)."),
     scenarios: str = typer.Option(
-        "burst/seq,paced/seq,burst/conc,paced/conc", "--scenarios", help="Comma-separated subset."
+        "burst/seq,paced/seq,burst/conc,paced/conc,live/seq,live/conc",
+        "--scenarios",
+        help="Comma-separated subset (live: 75 tokens/s, 300 deltas).",
     ),
     json_out: str = typer.Option(None, "--json", help="Also write the results as JSON here."),
     repeat: int = typer.Option(

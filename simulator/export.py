@@ -26,6 +26,7 @@ FUTURE_IMPORT = "from __future__ import annotations"
 REWRITTEN_SUBSTRINGS = ("from utils", "from apps", "from main", "from config")
 # What Open WebUI 0.12's own environment provides; the pipe may import nothing else.
 ALLOWED_THIRD_PARTY = {
+    "aiohttp",
     "httpx",
     "pydantic",
     "sqlalchemy",

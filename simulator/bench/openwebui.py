@@ -4,8 +4,9 @@ In one live Open WebUI 0.12.4, a candidate function file and a bare baseline pip
 client per chat, one chunk per delta) stream the same generated answer of N deltas from the
 fake OpenRouter. The Open WebUI process tree's CPU time (user+system, from /proc) is read
 around every chat; chats alternate bare/candidate (order flipped every round) so drift
-cancels. Four scenarios: upstream in burst (all events at once) or paced (about one event
-per millisecond, like a live model), sequential or K chats at once. Also time to the first
+cancels. Scenarios: upstream in burst (all events at once), paced (about one event per
+millisecond) or live (a real model's pace, 75 tokens/s, with a 300-token answer), sequential
+or K chats at once. Also time to the first
 content byte seen by the client. Results are ratios candidate / bare, measured in the same run.
 """
 
@@ -36,9 +37,18 @@ class BenchConfig:
     rounds: int = 5
     concurrency: int = 10
     paced_tps: float = 1000.0  # one-token deltas: ~1 ms apart
+    live_tps: float = 75.0  # "live": a model's real pace (50-100 tokens/s) ...
+    live_deltas: int = 300  # ... with a real answer's length (4 s at 75 tokens/s)
     candidate_model: str | None = None  # default: the function id, or its first sub-model
     candidate_valves: dict[str, Any] = field(default_factory=dict)
-    scenarios: tuple[str, ...] = ("burst/seq", "paced/seq", "burst/conc", "paced/conc")
+    scenarios: tuple[str, ...] = (
+        "burst/seq",
+        "paced/seq",
+        "burst/conc",
+        "paced/conc",
+        "live/seq",
+        "live/conc",
+    )
     repeat: int = 1  # whole runs in the same server; with more than one, medians are printed
 
 
@@ -145,15 +155,21 @@ class Bench:
         return own[0]
 
     async def _batch(
-        self, client: httpx.AsyncClient, who: str, n: int, tps: float | None
+        self,
+        client: httpx.AsyncClient,
+        who: str,
+        n: int,
+        tps: float | None,
+        deltas: int | None = None,
     ) -> list[ChatSample]:
         """n chats of one pipe at once; CPU of the batch is shared out evenly."""
+        deltas = deltas or self.config.deltas
         for _ in range(n):
-            self.sim.enqueue(upstream_spec(self.config.deltas, tps))
+            self.sim.enqueue(upstream_spec(deltas, tps))
         cpu_before = self.owui.cpu_seconds()
         results = await asyncio.gather(*(stream_chat(client, self.models[who]) for _ in range(n)))
         cpu = (self.owui.cpu_seconds() - cpu_before) / n
-        want = expected_text(self.config.deltas)
+        want = expected_text(deltas)
         for _, _, text in results:
             if text.strip() != want:
                 raise BenchError(
@@ -172,13 +188,15 @@ class Bench:
                 await self._batch(client, who, 1, None)
             for name in self.config.scenarios:
                 pacing, mode = name.split("/")
-                tps = self.config.paced_tps if pacing == "paced" else None
+                tps = {"paced": self.config.paced_tps, "live": self.config.live_tps}.get(pacing)
+                deltas = self.config.live_deltas if pacing == "live" else self.config.deltas
                 n = self.config.concurrency if mode == "conc" else 1
                 result = ScenarioResult(name)
                 for r in range(self.config.rounds):
                     order = ("bare", "candidate") if r % 2 == 0 else ("candidate", "bare")
                     for who in order:
-                        getattr(result, who).extend(await self._batch(client, who, n, tps))
+                        batch = await self._batch(client, who, n, tps, deltas)
+                        getattr(result, who).extend(batch)
                 if progress:
                     progress(result)
                 out.append(result)

@@ -28,7 +28,9 @@ def sim():
 
 @pytest.mark.openwebui
 async def test_small_benchmark_measures_both_pipes(owui, sim):
-    config = BenchConfig(deltas=60, rounds=2, concurrency=3, paced_tps=4000)
+    config = BenchConfig(
+        deltas=60, rounds=2, concurrency=3, paced_tps=4000, live_deltas=20, live_tps=400
+    )
     bench = Bench(owui, sim, config)
     bench.install()
     results = await bench.run()
@@ -40,7 +42,7 @@ async def test_small_benchmark_measures_both_pipes(owui, sim):
         assert row["bare_cpu_s"] > 0 and row["candidate_cpu_s"] > 0
         assert row["ratio_ttfb_s"] > 0
     table = format_table(results, config)
-    assert "paced/conc" in table and "CPU ratio" in table
+    assert "paced/conc" in table and "live/conc" in table and "CPU ratio" in table
 
 
 @pytest.mark.openwebui

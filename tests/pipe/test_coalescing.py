@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from pipe.coalesce import REASONING, TEXT, DeltaCoalescer
 from pipe.pump import StreamPump
@@ -120,40 +121,49 @@ def _delta(text: str) -> TextDeltaEvent:
     return TextDeltaEvent("response.output_text.delta", text, "m")
 
 
+async def _received(queue: asyncio.Queue):
+    """Batches as the upstream reads them: one read takes everything already received
+    (None ends the stream)."""
+    while (batch := await queue.get()) is not None:
+        while not queue.empty() and queue._queue[0] is not None:  # type: ignore[attr-defined]
+            batch = batch + queue.get_nowait()
+        yield batch
+
+
 async def _settle() -> None:
     for _ in range(20):  # let the pump task take what was queued
         await asyncio.sleep(0)
 
 
-async def test_pump_wakes_a_waiting_consumer_for_the_first_delta_and_the_size_cap():
-    clock = FakeClock()
-    clock.now = 1e12  # the coalescing window never ends during this test: no timer wakes
-    coalescer = DeltaCoalescer(window=10, max_chars=10, clock=clock)
+async def test_pump_reads_nothing_inside_a_window_then_everything_at_its_end():
+    window = 0.3
+    coalescer = DeltaCoalescer(window=window, max_chars=10)
     queue: asyncio.Queue = asyncio.Queue()
     emitted: list[dict] = []
 
-    async def batches():
-        while (batch := await queue.get()) is not None:
-            yield batch
+    batches = _received(queue)
 
     async def emit(event: dict) -> None:
         emitted.append(event)
 
-    pump = StreamPump(batches(), ResponseAccumulator(), coalescer, emit)
+    pump = StreamPump(batches, ResponseAccumulator(), coalescer, emit)
     try:
         waiting = asyncio.create_task(pump.wait())
         queue.put_nowait([_delta("first")])
         await asyncio.wait_for(waiting, 10)  # the first delta goes out at once
         assert coalescer.take() == [[TEXT, "first"]]
+        flushed = time.monotonic()
 
         waiting = asyncio.create_task(pump.wait())
-        queue.put_nowait([_delta("1234")])
-        queue.put_nowait([_delta("56789")])
+        for text in ("1234", "56789", "0abc"):  # more than the size cap, inside the window
+            queue.put_nowait([_delta(text)])
         await _settle()
-        assert not waiting.done()  # 9 characters held: inside the window, below the cap
-        queue.put_nowait([_delta("0")])
-        await asyncio.wait_for(waiting, 10)  # the cap (10) wakes the consumer
-        assert coalescer.take() == [[TEXT, "1234567890"]]
+        assert queue.qsize() == 3  # the reader sleeps through the window: nothing read yet
+        assert not waiting.done()
+        await asyncio.wait_for(waiting, 10)  # one read at the window's end takes all three
+        assert time.monotonic() - flushed >= window * 0.9
+        assert queue.qsize() == 0
+        assert coalescer.take() == [[TEXT, "1234567890abc"]]
 
         queue.put_nowait(None)
         await asyncio.wait_for(pump.wait(), 10)  # the end wakes it too
@@ -162,8 +172,8 @@ async def test_pump_wakes_a_waiting_consumer_for_the_first_delta_and_the_size_ca
         await pump.aclose()
 
 
-async def test_pump_timer_ends_the_window_while_the_upstream_is_silent():
-    coalescer = DeltaCoalescer(window=0.01, max_chars=1000)
+async def test_pump_after_a_pause_shows_new_text_at_once():
+    coalescer = DeltaCoalescer(window=0.05, max_chars=1000)
     queue: asyncio.Queue = asyncio.Queue()
 
     async def batches():
@@ -174,6 +184,32 @@ async def test_pump_timer_ends_the_window_while_the_upstream_is_silent():
         pass
 
     pump = StreamPump(batches(), ResponseAccumulator(), coalescer, emit)
+    try:
+        queue.put_nowait([_delta("a")])
+        await asyncio.wait_for(pump.wait(), 10)
+        assert coalescer.take() == [[TEXT, "a"]]
+        await asyncio.sleep(0.2)  # the upstream pauses for longer than the window
+        waiting = asyncio.create_task(pump.wait())
+        await _settle()
+        arrived = time.monotonic()
+        queue.put_nowait([_delta("b")])
+        await asyncio.wait_for(waiting, 10)
+        assert time.monotonic() - arrived < 0.04  # not held for another window
+        assert coalescer.take() == [[TEXT, "b"]]
+    finally:
+        await pump.aclose()
+
+
+async def test_pump_timer_ends_the_window_while_the_upstream_is_silent():
+    coalescer = DeltaCoalescer(window=0.01, max_chars=1000)
+    queue: asyncio.Queue = asyncio.Queue()
+
+    batches = _received(queue)
+
+    async def emit(event: dict) -> None:
+        pass
+
+    pump = StreamPump(batches, ResponseAccumulator(), coalescer, emit)
     try:
         queue.put_nowait([_delta("a")])
         await asyncio.wait_for(pump.wait(), 10)
