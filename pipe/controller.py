@@ -23,6 +23,7 @@ from .orchestrator import ChatRun, RunPolicy
 from .runtime import get_runtime
 from .secret_valve import SealError, seal
 from .settings import default_base_url, merge_valves, resolve_api_key
+from .storage.writebehind import WriteBehindPolicy
 from .toolloop import ToolSession
 from .tools import ToolExecutor, ToolPolicy, ToolRegistry
 from .translate import Identity, TranslateOptions, TranslationError, build_request
@@ -215,6 +216,37 @@ class Pipe:
             le=3600,
             description="A fleet-wide slot held by a worker that died is free again after this long.",
         )
+        WRITE_BEHIND_ENABLED: bool = Field(
+            default=True,
+            description="With Redis: stored reasoning/tool results go to Redis at once (readable by every worker) and to the database in batches.",
+        )
+        WRITE_BEHIND_BATCH_SIZE: int = Field(
+            default=50, ge=1, le=1000, description="Queued turns written per database transaction."
+        )
+        WRITE_BEHIND_CLAIM_SECONDS: float = Field(
+            default=30.0,
+            ge=1,
+            le=3600,
+            description="A queued turn taken by a worker that has not committed it after this long is taken over by another.",
+        )
+        WRITE_BEHIND_CACHE_SECONDS: int = Field(
+            default=3600,
+            ge=60,
+            le=604800,
+            description="How long queued rows stay readable from Redis (keep it above the longest database outage you ride out).",
+        )
+        WRITE_BEHIND_WARN_DEPTH: int = Field(
+            default=1000,
+            ge=1,
+            le=10_000_000,
+            description="Log a warning when more turns than this wait for the database.",
+        )
+        WRITE_BEHIND_FAILURE_LIMIT: int = Field(
+            default=5,
+            ge=1,
+            le=100,
+            description="Redis refusals in a row before this worker writes turns directly to the database (until Redis answers).",
+        )
 
         LOG_LEVEL: LogLevel = Field(
             default="INHERIT",
@@ -278,6 +310,21 @@ class Pipe:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         return get_runtime(self._transport).catalog(valves.BASE_URL, key, headers)
+
+    def _write_behind(self) -> tuple[Fleet, WriteBehindPolicy] | None:
+        """Where the artifact store queues its writes (None: straight to the database)."""
+        valves = self.valves
+        fleet = self._fleet()
+        if not valves.WRITE_BEHIND_ENABLED or fleet.link is None:
+            return None
+        policy = WriteBehindPolicy(
+            batch_size=valves.WRITE_BEHIND_BATCH_SIZE,
+            claim_seconds=valves.WRITE_BEHIND_CLAIM_SECONDS,
+            cache_seconds=valves.WRITE_BEHIND_CACHE_SECONDS,
+            warn_depth=valves.WRITE_BEHIND_WARN_DEPTH,
+            failure_limit=valves.WRITE_BEHIND_FAILURE_LIMIT,
+        )
+        return fleet, policy
 
     def _fleet(self) -> Fleet:
         valves = self.valves  # Redis settings are the administrator's, never a user's

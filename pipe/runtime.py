@@ -25,7 +25,9 @@ from .storage.archiver import SessionArchiver
 from .storage.archives import DatabaseArchives, DirectoryArchives
 from .storage.crypto import resolve_secrets
 from .storage.database import Database, choose_target
+from .storage.store import ArtifactStore
 from .storage.vault import ArtifactVault
+from .storage.writebehind import WriteBehindPolicy, WriteBehindStore
 from .streamio import AiohttpOpener, HttpxOpener, StreamOpener
 from .telemetry import PipeMetrics
 
@@ -51,6 +53,7 @@ class PipeRuntime:
         self._background: set[asyncio.Task[Any]] = set()
         self._fleets: dict[str, Fleet] = {}
         self._metrics: PipeMetrics | None = None
+        self._queues: dict[tuple[str, str], WriteBehindStore] = {}
 
     def client(self, base_url: str) -> httpx.AsyncClient:
         key = base_url.rstrip("/")
@@ -90,8 +93,15 @@ class PipeRuntime:
             database = self._databases[target.url] = Database(target)
         return database
 
-    def vault(self, configured_url: str, key: str, previous_keys: str) -> ArtifactVault:
-        """The artifact vault for a database and key set (valves may change between calls)."""
+    def vault(
+        self,
+        configured_url: str,
+        key: str,
+        previous_keys: str,
+        write_behind: tuple[Fleet, WriteBehindPolicy] | None = None,
+    ) -> ArtifactVault:
+        """The artifact vault for a database and key set (valves may change between calls);
+        with `write_behind` (a fleet with Redis) its writes are queued in Redis first."""
         database = self.database(configured_url)
         current, older = resolve_secrets(key, previous_keys)
         fingerprint = hashlib.sha256("\0".join([current, *older]).encode()).hexdigest()
@@ -99,7 +109,23 @@ class PipeRuntime:
         if vault is None:
             vault = ArtifactVault(database, current, older)
             self._vaults[(database.target.url, fingerprint)] = vault
+        vault.store = self._store(database, write_behind)
         return vault
+
+    def _store(
+        self, database: Database, write_behind: tuple[Fleet, WriteBehindPolicy] | None
+    ) -> ArtifactStore:
+        """One write-behind store (and flusher) per database and Redis; else the plain one."""
+        if write_behind is None or write_behind[0].link is None:
+            return ArtifactStore(database)
+        fleet, policy = write_behind
+        assert fleet.link is not None
+        key = (database.target.url, fleet.link.url)
+        store = self._queues.get(key)
+        if store is None:
+            store = self._queues[key] = WriteBehindStore(database, fleet.link, policy)
+        store.policy = policy  # valves apply live
+        return store
 
     def archiver(self, directory: str) -> SessionArchiver:
         """Session-log archives: the database (default) or a directory."""
@@ -142,6 +168,9 @@ class PipeRuntime:
 
     async def aclose(self) -> None:
         await self.drain()
+        queues, self._queues = list(self._queues.values()), {}
+        for queue in queues:  # drain to the database while both are still open
+            await queue.aclose()
         self._archivers.clear()
         clients, self._clients = list(self._clients.values()), {}
         self._catalogs.clear()
