@@ -1,4 +1,4 @@
-"""A real `redis-server` (Debian package) per test: free port, temp dir, stopped after.
+"""A real `redis-server` per test (Debian package): free port, temp dir, stopped after.
 
 `RedisServer` can be killed with SIGKILL and started again on the same port, which is what the
 chaos tests need; `fake_redis_server` gives a fakeredis server for fast units and for outages
@@ -7,96 +7,11 @@ chaos tests need; `fake_redis_server` gives a fakeredis server for fast units an
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-REDIS_SERVER = shutil.which("redis-server")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-class RedisServer:
-    """One redis-server process under the test's control."""
-
-    def __init__(self, workdir: Path, *, appendonly: bool = False) -> None:
-        if REDIS_SERVER is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        self.workdir = workdir
-        self.port = free_port()
-        self.appendonly = appendonly
-        self.process: subprocess.Popen | None = None
-        self.starts = 0
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def start(self, timeout: float = 10.0) -> RedisServer:
-        """Start (or start again, on the same port after a kill)."""
-        if self.running:
-            return self
-        self.starts += 1
-        args = [
-            REDIS_SERVER,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.workdir),
-            "--dbfilename", "dump.rdb",
-            "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "always",
-            "--protected-mode", "no",
-            "--daemonize", "no",
-            "--logfile", str(self.workdir / "redis.log"),
-        ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while not _answers_ping(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                log = (self.workdir / "redis.log").read_text(errors="replace")[-2000:]
-                self.stop()
-                raise RuntimeError(f"redis-server did not start on {self.port}:\n{log}")
-            time.sleep(0.01)
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no save, like a crashed server."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+from simulator.services.redis_server import REDIS_SERVER, RedisServer
 
 
 @pytest.fixture
