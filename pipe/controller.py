@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 from .catalog import ModelCatalog
 from .errors import DEFAULT_ERROR_TEMPLATE, ErrorKind, PipeError, SupportContacts
 from .fleet import Fleet, resolve_redis_url, settings_fingerprint
+from .holds import UpstreamGate, key_id
 from .leases import BudgetedAdmission
 from .logs import RequestContext, get_logger, new_request_id, request_scope
 from .model_info import CatalogSnapshot, ModelInfo, sub_id_to_slug
@@ -216,6 +217,12 @@ class Pipe:
             le=3600,
             description="A fleet-wide slot held by a worker that died is free again after this long.",
         )
+        AUTH_FAILURE_COOLDOWN_SECONDS: float = Field(
+            default=60.0,
+            ge=0,
+            le=3600,
+            description="After OpenRouter refuses the API key (401), chats fail at once for this long instead of calling it again (every worker, with Redis); 0: off.",
+        )
         WRITE_BEHIND_ENABLED: bool = Field(
             default=True,
             description="With Redis: stored reasoning/tool results go to Redis at once (readable by every worker) and to the database in batches.",
@@ -310,6 +317,19 @@ class Pipe:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         return get_runtime(self._transport).catalog(valves.BASE_URL, key, headers)
+
+    @staticmethod
+    def _gate(valves: Any, fleet: Fleet) -> UpstreamGate | None:
+        """Cool-down windows for this key: shared by the workers when Redis is on."""
+        try:
+            key = resolve_api_key(valves.API_KEY)
+        except SealError:
+            return None
+        if not key:
+            return None
+        return UpstreamGate(
+            fleet.holds, key_id(f"{valves.BASE_URL}|{key}"), valves.AUTH_FAILURE_COOLDOWN_SECONDS
+        )
 
     def _write_behind(self) -> tuple[Fleet, WriteBehindPolicy] | None:
         """Where the artifact store queues its writes (None: straight to the database)."""
@@ -437,6 +457,7 @@ class Pipe:
             ),
             emitter=None if task else records.emitter(__event_emitter__),
             tools=tools,
+            gate=self._gate(valves, fleet),
         )
         with request_scope(ctx):
             get_logger().debug("request for %s (stream=%s task=%s)", model_ref, streaming, __task__)

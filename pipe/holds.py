@@ -9,12 +9,15 @@ never cuts a longer one short. Redis down: the per-process copy still holds.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import ErrorKind, PipeError
+from .logs import get_logger
 from .redislink import RedisLink, RedisUnavailable
 
 _EXTEND_HOLD = """
@@ -119,3 +122,52 @@ class Holds:
                 await link.run(lambda client: client.delete(link.key("hold", scope)))
             except RedisUnavailable:
                 pass
+
+
+RATE_HOLD_MAX_SECONDS = 600.0
+
+
+@dataclass
+class UpstreamGate:
+    """What OpenRouter told any worker about this key, applied before every upstream call:
+    a 429 with Retry-After holds (key, model) for that long; an authentication failure holds
+    the key for `auth_seconds`. A held call waits (up to `max_wait`) or fails at once with the
+    error OpenRouter gave, without calling it again."""
+
+    holds: Holds
+    key: str  # key_id(api_key)
+    auth_seconds: float
+
+    def _scopes(self, model: str) -> tuple[str, str]:
+        return f"auth:{self.key}", f"rate:{self.key}:{model}"
+
+    async def before(self, model: str, max_wait: float) -> None:
+        hold = await self.holds.held(*self._scopes(model))
+        if hold is None:
+            return
+        if hold.reason == "auth":
+            raise PipeError(
+                ErrorKind.AUTH,
+                "OpenRouter refused this API key moments ago; not trying it again for "
+                f"{hold.remaining:.0f}s.",
+                status=401,
+                retryable=False,
+            )
+        if hold.remaining <= max_wait:
+            get_logger().info("rate limit window for %s: waiting %.2fs", model, hold.remaining)
+            await asyncio.sleep(hold.remaining)
+            return
+        raise PipeError(
+            ErrorKind.RATE_LIMIT,
+            f"OpenRouter asked to wait {hold.remaining:.0f}s before calling {model} again.",
+            status=429,
+            retry_after=hold.remaining,
+            retryable=False,
+        )
+
+    async def learn(self, model: str, error: PipeError) -> None:
+        auth, rate = self._scopes(model)
+        if error.kind is ErrorKind.AUTH and error.status == 401 and self.auth_seconds > 0:
+            await self.holds.hold(auth, self.auth_seconds, "auth")
+        elif error.kind is ErrorKind.RATE_LIMIT and error.retry_after:
+            await self.holds.hold(rate, min(error.retry_after, RATE_HOLD_MAX_SECONDS), "429")

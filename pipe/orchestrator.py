@@ -18,6 +18,7 @@ from typing import Any
 from .admission import Admission
 from .coalesce import REASONING, TEXT, DeltaCoalescer
 from .errors import ErrorKind, PipeError, SupportContacts, new_error_id, render_error
+from .holds import UpstreamGate
 from .logs import RequestContext, bind_request, get_logger, request_scope
 from .pump import StreamPump
 from .report import ChunkFactory, add_usage, final_status_line
@@ -68,8 +69,10 @@ class ChatRun:
         policy: RunPolicy,
         emitter: Emitter | None,
         tools: ToolSession | None = None,
+        gate: UpstreamGate | None = None,
     ) -> None:
         self.ctx = ctx
+        self._gate = gate  # cool-down windows shared by the workers
         self.policy = policy
         self._prepare = prepare
         self._admission = admission
@@ -258,10 +261,14 @@ class ChatRun:
             # Progress statuses ("Thinking…") only make sense while an answer streams in.
             acc = ResponseAccumulator(show_status=self.policy.show_progress and self._streaming)
             try:
+                if self._gate is not None:
+                    await self._gate.before(request.model, self.policy.max_wait)
                 may_retry = attempt < self.policy.max_retries
                 async for chunk in self._pump(self._batches(client, request), acc, may_retry):
                     yield chunk
             except PipeError as error:
+                if self._gate is not None:
+                    await self._gate.learn(request.model, error)
                 if await self._retrying(attempt, error):
                     attempt += 1
                     continue
