@@ -42,6 +42,19 @@ def bench_pipe_cmd(
     raise typer.Exit(cli_main(events, rounds, tps, ttft_samples, json_out))
 
 
+@bench_app.command("writebehind")
+def bench_writebehind_cmd(
+    turns: int = typer.Option(300, "--turns", help="Turns per worker."),
+    rows: int = typer.Option(3, "--rows", help="Artifacts per turn."),
+    workers: list[int] = typer.Option([1, 2, 4], "--workers", help="Worker counts (repeatable)."),
+    json_out: str = typer.Option(None, "--json", help="Also write the results as JSON here."),
+) -> None:
+    """Artifact write-behind (Redis) vs direct writes on PostgreSQL with 1, 2, 4 workers."""
+    from simulator.bench.writebehind import cli_main
+
+    raise typer.Exit(cli_main(turns, rows, workers, json_out))
+
+
 @app.command("run")
 def run_cmd(
     paths: list[str] = typer.Argument(

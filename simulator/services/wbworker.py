@@ -103,6 +103,8 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     }
     if isinstance(store, WriteBehindStore):
         lags = sorted(store.flusher.lags)
+        if args.lags_file:
+            Path(args.lags_file).write_text("".join(f"{x}\n" for x in lags))  # noqa: ASYNC240
         stats.update(
             flushed=store.flusher.flushed_turns,
             direct=store.direct_writes,
@@ -128,6 +130,7 @@ def main() -> None:
     parser.add_argument("--direct", action="store_true")
     parser.add_argument("--linger", action="store_true")
     parser.add_argument("--ready-file", default="")
+    parser.add_argument("--lags-file", default="", help="write every flush lag (s) here")
     args = parser.parse_args()
     stats = asyncio.run(run(args))
     print(json.dumps(stats), flush=True)
