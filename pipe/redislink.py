@@ -11,7 +11,9 @@ missing consumer group) is raised as the redis `ResponseError` it is.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -72,6 +74,8 @@ def connect(url: str) -> aioredis.Redis:
         retry_on_timeout=False,
         health_check_interval=15,
         decode_responses=False,
+        # CLIENT LIST then tells an operator which worker processes are connected.
+        client_name=f"openrouter-pipe:{socket.gethostname()}:{os.getpid()}",
     )
 
 
