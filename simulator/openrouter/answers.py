@@ -3,16 +3,14 @@ or JSON bodies, and the request fields a real response echoes back."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
-from simulator.openrouter import synth
+from simulator.openrouter import default_answer, synth
 from simulator.openrouter.errors import SimHTTPError, generic_envelope
 from simulator.openrouter.faults import SCRIPT_STYLE, Fault
 from simulator.openrouter.state import QueueSpec
-from simulator.openrouter.synth import Script, Usage
-from simulator.openrouter.validation import ResponsesRequest, last_user_text
+from simulator.openrouter.synth import Script
+from simulator.openrouter.validation import ResponsesRequest
 
 ECHOED_FIELDS = (
     "instructions",
@@ -34,24 +32,6 @@ ECHOED_FIELDS = (
 )
 
 
-def default_script(req: ResponsesRequest) -> Script:
-    """A deterministic echo of the last user message, so anything can chat with no setup."""
-    said = last_user_text(req).strip()
-    seed = hashlib.sha256(f"{req.model}|{said}".encode()).hexdigest()[:16]
-    reasoning = None
-    r = req.reasoning
-    if r is not None and (r.enabled or (r.effort not in (None, "none"))):
-        reasoning = f"The user wrote {len(said.split())} words. I will echo them back."
-    input_json = json.dumps(req.input, ensure_ascii=False) + (req.instructions or "")
-    return Script(
-        model=req.model,
-        seed=seed,
-        reasoning=reasoning,
-        text=f"You said: {said}" if said else "Hello! I am the OpenRouter simulator.",
-        usage=Usage(input_tokens=max(1, synth.estimate_tokens(input_json))),
-    )
-
-
 def apply_script_faults(script: Script, faults: list[Fault]) -> Script:
     """`late_reasoning` / `summary_in_done` change how the reasoning item streams; they add a
     reasoning text if the script had none so the fault always shows."""
@@ -66,11 +46,26 @@ def apply_script_faults(script: Script, faults: list[Fault]) -> Script:
     return script
 
 
-def spec_script(spec: QueueSpec, req: ResponsesRequest) -> Script:
+def spec_script(
+    spec: QueueSpec,
+    req: ResponsesRequest,
+    model: dict[str, Any] | None = None,
+    seed: int | str | None = None,
+) -> Script:
+    """A queued script, completed from the request: its model, fresh ids unless the script or
+    the fake has a seed, and the catalog's prices unless the script names a cost."""
     assert spec.script is not None
-    if "model" in spec.script.model_fields_set:
-        return spec.script
-    return spec.script.model_copy(update={"model": req.model})
+    given = spec.script.model_fields_set
+    update: dict[str, Any] = {}
+    if "model" not in given:
+        update["model"] = req.model
+    if "seed" not in given:
+        update["seed"], created_at = default_answer.identity(req, seed)
+        if "created_at" not in given:
+            update["created_at"] = created_at
+    if not {"prompt_price", "completion_price"} & given:
+        update.update(default_answer.prices(model))
+    return spec.script.model_copy(update=update) if update else spec.script
 
 
 def echo_request(events: list[dict[str, Any]], req: ResponsesRequest) -> list[dict[str, Any]]:
@@ -92,10 +87,17 @@ def script_events(script: Script, req: ResponsesRequest) -> list[dict[str, Any]]
     return echo_request(synth.build_events(script), req)
 
 
-def spec_events(spec: QueueSpec, req: ResponsesRequest, faults: list[Fault]) -> list[dict]:
+def spec_events(
+    spec: QueueSpec,
+    req: ResponsesRequest,
+    faults: list[Fault],
+    model: dict[str, Any] | None = None,
+    seed: int | str | None = None,
+) -> list[dict[str, Any]]:
     """The event list of a queued `script` or `events` spec."""
     if spec.script is not None:
-        return script_events(apply_script_faults(spec_script(spec, req), faults), req)
+        script = spec_script(spec, req, model, seed)
+        return script_events(apply_script_faults(script, faults), req)
     assert spec.events is not None
     return synth.renumber(spec.events)
 

@@ -19,13 +19,15 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from simulator.cassettes.played import PlayedChunk, PlayedResponse
-from simulator.openrouter import answers, loadgen, synth
-from simulator.openrouter.catalog import Catalog
-from simulator.openrouter.errors import SimHTTPError, model_not_found
+from simulator.openrouter import answers, default_answer, failure, loadgen, synth
+from simulator.openrouter.account import account_routes, generation_stats, rate_limit_headers
+from simulator.openrouter.capabilities import check_capabilities, payload_too_large
+from simulator.openrouter.catalog import PROVIDER_BY_AUTHOR, Catalog
+from simulator.openrouter.errors import SimHTTPError, generic_envelope, model_not_found
 from simulator.openrouter.faults import PRE_RESPONSE, Fault, FaultSyntaxError, parse_faults
 from simulator.openrouter.physics import parse_physics
 from simulator.openrouter.state import QueueSpec, SimConfig, SimState
-from simulator.openrouter.streaming import cut_after_events, render_stream
+from simulator.openrouter.streaming import cut_after_events, fault_error, render_stream
 from simulator.openrouter.validation import (
     last_user_text,
     parse_json_body,
@@ -83,23 +85,35 @@ class ResponsesHandler:
     async def handle(self, request: Request) -> Response:
         raw = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
+        path, query = request.url.path, request.url.query
+        limit = self.state.config.max_body_bytes
+        if len(raw) > limit:
+            self.state.record("POST", path, query, headers, f"<{len(raw)} bytes, not kept>")
+            return payload_too_large(len(raw), limit).response()
         try:
             body: Any = parse_json_body(raw)
         except SimHTTPError as exc:
-            self.state.record("POST", request.url.path, request.url.query, headers, _text(raw))
+            self.state.record("POST", path, query, headers, _text(raw))
             return exc.response()
-        self.state.record("POST", request.url.path, request.url.query, headers, body)
+        self.state.record("POST", path, query, headers, body)
         try:
-            return await self._answer(request.url.path, headers, body)
+            return await self._answer(path, headers, body)
         except SimHTTPError as exc:
+            if exc.status == 429:
+                retry = float(exc.headers.get("Retry-After") or 1)
+                for k, v in rate_limit_headers(self.state, retry).items():
+                    exc.headers.setdefault(k, v)
             return exc.response()
 
     async def _answer(self, path: str, headers: dict[str, str], body: dict) -> Response:
         config = self.state.config
         _check_auth(config, headers)
         req = validate_request(body)
-        if config.check_models and self.catalog.resolve(req.model) is None:
+        model = self.catalog.resolve(req.model)
+        if model is None and config.check_models:
             raise model_not_found(req.model)
+        if model is not None:
+            check_capabilities(req, model)
         header_faults = _header_faults(headers)
         spec, owed = self.state.take()
         faults = list(config.faults) + header_faults + (spec.fault if spec else [])
@@ -124,9 +138,11 @@ class ResponsesHandler:
 
         if spec is not None and spec.status is not None:
             status, reply, extra = answers.status_reply(spec)
+            if status == 429:
+                extra = {**rate_limit_headers(self.state, float(extra["Retry-After"])), **extra}
             return JSONResponse(reply, status_code=status, headers=extra)
         if spec is not None:
-            events = answers.spec_events(spec, req, faults)
+            events = answers.spec_events(spec, req, faults, model, config.seed)
             extra_headers = dict(spec.headers)
         elif self.player is not None:
             return await self._play(path, headers, body, faults)
@@ -138,11 +154,18 @@ class ResponsesHandler:
                 media_type="text/event-stream",
             )
         else:
-            script = answers.apply_script_faults(answers.default_script(req), faults)
+            script = default_answer.default_script(req, model, config.seed)
+            script = answers.apply_script_faults(script, faults)
             events = answers.script_events(script, req)
             extra_headers = {}
         rid = _response_id(events)
-        out_headers = {"X-Generation-Id": synth.generation_id(rid), **extra_headers}
+        gen_id = synth.generation_id(rid)
+        out_headers = {"X-Generation-Id": gen_id, **extra_headers}
+        final = _final_of(events, faults)
+        if final is not None:
+            provider = PROVIDER_BY_AUTHOR.get(default_answer.author_of(req.model), ("Sim",))[0]
+            stats = generation_stats(gen_id, final, streamed=req.stream, provider=provider)
+            self.state.add_generation(gen_id, stats)
         if not req.stream:
             return _json_answer(events, faults, out_headers)
         chunks = render_stream(events, physics, faults, keepalives=keepalives)
@@ -182,15 +205,32 @@ class ResponsesHandler:
         )
 
 
+IN_BAND_FAULTS = ("error_event", "nested_error", "failed")
+
+
+def _final_of(events: list[dict[str, Any]], faults: list[Fault]) -> dict[str, Any] | None:
+    """The response object a client ends up with: the failed one when an in-band fault fires
+    mid-generation (with the output and usage so far), else the terminal one."""
+    for f in faults:
+        if f.kind in IN_BAND_FAULTS:
+            return failure.failed_response(
+                events, min(f.after_or(2), len(events)), **fault_error(f)
+            )
+    try:
+        return answers.final_response(events)
+    except SimHTTPError:
+        return None
+
+
 def _json_answer(
     events: list[dict[str, Any]], faults: list[Fault], headers: dict[str, str]
 ) -> Response:
-    """Non-streaming: in-stream error faults become a 502 with their error_type; a disconnect
-    sends half the JSON and stops."""
-    for f in faults:
-        if f.kind in ("error_event", "nested_error", "failed"):
-            raise SimHTTPError(502, f.message, error_type=f.error_type or "provider_unavailable")
-    data = json.dumps(answers.final_response(events), ensure_ascii=False).encode()
+    """Non-streaming: a mid-generation failure is HTTP 200 with `status: "failed"` (as
+    OpenRouter answers); a disconnect sends half the JSON and stops."""
+    body = _final_of(events, faults)
+    if body is None:
+        body = answers.final_response(events)  # raises the simulator's own 500
+    data = json.dumps(body, ensure_ascii=False).encode()
     if any(f.kind == "disconnect" for f in faults):
         half = [PlayedChunk(0.0, data[: len(data) // 2])]
         return StreamingResponse(_timed(half), headers=headers, media_type="application/json")
@@ -325,6 +365,16 @@ def _control_routes(state: SimState, player: Player | None) -> list[Route]:
     ]
 
 
+async def _json_http_error(request: Request, exc: Exception) -> Response:
+    """Unknown routes and methods answer in OpenRouter's JSON envelope, never plain text."""
+    status = int(getattr(exc, "status_code", 404))
+    message = "Not Found" if status == 404 else "Method Not Allowed"
+    return JSONResponse(
+        generic_envelope(status, f"{message}: {request.method} {request.url.path}"),
+        status_code=status,
+    )
+
+
 def _sim_error(message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": 422, "message": message}}, status_code=422)
 
@@ -339,9 +389,12 @@ def create_app(
     routes = [
         Route("/api/v1/responses", handler.handle, methods=["POST"]),
         *_catalog_routes(state, catalog),
+        *account_routes(state, _check_auth),
         *_control_routes(state, player),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(
+        routes=routes, exception_handlers={404: _json_http_error, 405: _json_http_error}
+    )
     app.state.sim = state
     app.state.catalog = catalog
     return app

@@ -1,4 +1,4 @@
-"""The models catalog served by the fake (reference §6), from `fixtures/models.json`."""
+"""The models catalog served by the fake, from `fixtures/models.json`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ PROVIDER_BY_AUTHOR = {
 }
 
 
+# Variant suffixes OpenRouter accepts on a slug (`openai/gpt-4o:nitro`); any other is unknown.
+VARIANT_SUFFIXES = frozenset({"online", "nitro", "floor", "free", "thinking", "extended", "exacto"})
+
+
 class Catalog:
     """An in-memory list of `Model` dicts with the lookups and filters the routes need."""
 
@@ -38,10 +42,12 @@ class Catalog:
         return cls(copy.deepcopy(_read(str(path or FIXTURE))))
 
     def resolve(self, slug: str) -> dict[str, Any] | None:
-        """Find a model by id, canonical slug, or id with a variant suffix (`:nitro`, ...)."""
+        """Find a model by id, canonical slug, or id with a known variant suffix (`:nitro`)."""
         if slug in self._by_id:
             return self._by_id[slug]
-        base = slug.split(":", 1)[0]
+        base, _, suffix = slug.partition(":")
+        if suffix not in VARIANT_SUFFIXES:
+            return None
         return self._by_id.get(base)
 
     def filter(self, query: dict[str, str]) -> list[dict[str, Any]]:

@@ -59,6 +59,9 @@ class Script(BaseModel):
     reasoning_style: Literal["summary", "raw", "summary_in_done_only", "late_close"] = "summary"
     encrypted_reasoning: bool = False
     reasoning_format: str | None = None
+    reasoning_signature: bool = False  # Anthropic-style signed thinking
+    prompt_price: float | None = None  # USD per input token (the catalog's pricing.prompt)
+    completion_price: float | None = None  # USD per output token
     text: str | None = None
     citations: list[Citation] = Field(default_factory=list)
     function_calls: list[FunctionCall] = Field(default_factory=list)
@@ -118,9 +121,12 @@ def usage_of(script: Script) -> dict[str, Any]:
         args = "".join(fc.arguments_json() for fc in script.function_calls)
         output_tokens = estimate_tokens(script.text) + estimate_tokens(args) + reasoning_tokens
     input_tokens = u.input_tokens if u.input_tokens is not None else 12
+    # Without catalog prices (hand-authored cassettes): flat $1 / $4 per million tokens.
+    in_price = script.prompt_price if script.prompt_price is not None else 1e-6
+    out_price = script.completion_price if script.completion_price is not None else 4e-6
     cost = u.cost
     if cost is None:
-        cost = round(input_tokens * 1e-6 + output_tokens * 4e-6, 9)
+        cost = round(input_tokens * in_price + output_tokens * out_price, 12)
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {"cached_tokens": u.cached_tokens, "cache_write_tokens": 0},
@@ -131,8 +137,8 @@ def usage_of(script: Script) -> dict[str, Any]:
         "is_byok": False,
         "cost_details": {
             "upstream_inference_cost": None,
-            "upstream_inference_input_cost": round(input_tokens * 1e-6, 9),
-            "upstream_inference_output_cost": round(output_tokens * 4e-6, 9),
+            "upstream_inference_input_cost": round(input_tokens * in_price, 12),
+            "upstream_inference_output_cost": round(output_tokens * out_price, 12),
         },
     }
 

@@ -30,6 +30,12 @@ class SimConfig(BaseModel):
     keepalives: int = 1  # comments before the first event of generated streams
     journal_limit: int = 10_000  # keep only the newest entries (long load tests)
     catalog_path: str | None = None
+    # None: fresh response ids and `created_at` per answer; a value: both derive from it and
+    # the request (replayable output).
+    seed: int | str | None = None
+    max_body_bytes: int = 32 * 1024 * 1024  # larger request bodies get 413
+    credits: float = 100.0  # `GET /credits` total; usage is the sum of answered costs
+    rate_limit_requests: int = 20  # advertised in X-RateLimit-* headers on 429
 
     @model_validator(mode="before")
     @classmethod
@@ -93,6 +99,7 @@ class SimState:
         self._head_hits = 0  # requests the head spec has answered with a pre-response fault
         self._journal: deque[dict[str, Any]] = deque(maxlen=self.config.journal_limit)
         self._fault_hits: dict[str, int] = {}
+        self._generations: dict[str, dict[str, Any]] = {}
 
     # queue -----------------------------------------------------------------
     def enqueue(self, *specs: QueueSpec | dict[str, Any] | Script) -> int:
@@ -161,8 +168,22 @@ class SimState:
         with self._lock:
             return list(self._journal)
 
+    # generations (`GET /generation`, `/key`, `/credits`) -----------------------------
+    def add_generation(self, generation_id: str, stats: dict[str, Any]) -> None:
+        with self._lock:
+            self._generations[generation_id] = stats
+
+    def generation(self, generation_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._generations.get(generation_id)
+
+    def total_cost(self) -> float:
+        with self._lock:
+            return round(sum(g.get("total_cost") or 0.0 for g in self._generations.values()), 12)
+
     def reset(self) -> None:
         with self._lock:
+            self._generations.clear()
             self._journal.clear()
             self._queue.clear()
             self._fault_hits.clear()

@@ -3,34 +3,16 @@ the faults that also make sense on recorded chunks (disconnect after N events)."
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from simulator.cassettes.played import PlayedChunk
-from simulator.openrouter import synth
+from simulator.openrouter import failure, synth
 from simulator.openrouter.faults import Fault
 from simulator.openrouter.physics import Physics
 
 MALFORMED_FRAME = b'data: {"type":"response.output_text.delta","sequence_number":\n\n'
-
-
-def _failed_from(events: list[dict[str, Any]], fault: Fault, seq: int) -> dict[str, Any]:
-    base = next((e["response"] for e in events if isinstance(e.get("response"), dict)), None)
-    if base is None:
-        return synth.failed_event(sequence_number=seq)
-    resp = copy.deepcopy(base)
-    resp.update(
-        status="failed",
-        error={
-            "code": fault.code or "server_error",
-            "message": fault.message or "Provider returned error",
-        },
-        error_type=fault.error_type or "provider_unavailable",
-        completed_at=resp.get("created_at"),
-    )
-    return {"type": "response.failed", "sequence_number": seq, "response": resp}
 
 
 def render_stream(
@@ -64,7 +46,7 @@ def render_stream(
                     sequence_number=n,
                 )
             else:
-                ev = _failed_from(events, f, n)
+                ev = failure.failed_event(events, n, **fault_error(f))
             cut, tail = n, [PlayedChunk(0.0, synth.encode_event(ev))]
         elif f.kind == "disconnect":
             cut, tail, done = min(f.after_or(3), len(events)), [], False
@@ -117,3 +99,12 @@ def cut_after_events(chunks: list[PlayedChunk], n: int) -> list[PlayedChunk]:
         out.append(PlayedChunk(c.delay, keep))
         offset += len(c.data)
     return out
+
+
+def fault_error(fault: Fault) -> dict[str, str]:
+    """The in-band error an `error_event` / `nested_error` / `failed` fault reports."""
+    return {
+        "code": fault.code or "server_error",
+        "message": fault.message or "Provider returned error",
+        "error_type": fault.error_type or "provider_unavailable",
+    }

@@ -1,8 +1,8 @@
 """The one place that synthesises canonical OpenRouter Responses wire events.
 
 A `Script` is a short description of one model answer (reasoning, text, citations, function
-calls, web search, usage). `build_events` turns it into the full event list of reference §4.3-4.4
-with every field the spec and openai-python declare as required; `build_response` gives the
+calls, web search, usage). `build_events` turns it into the full event list of a Responses
+stream with every field the spec and openai-python declare as required; `build_response` gives the
 non-streaming result. Ids, timestamps and chunking derive from `Script.seed`, so the same script
 always yields byte-identical output (cassettes, scenarios and pipe tests rely on that).
 """
@@ -69,7 +69,7 @@ def response_object(
     usage: dict[str, Any] | None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The result object with every key the spec requires (reference §3)."""
+    """The result object with every key the OpenAPI spec requires."""
     done = status in ("completed", "incomplete", "failed")
     obj: dict[str, Any] = {
         "id": response_id,
@@ -147,6 +147,8 @@ class _Builder:
             )
         if s.reasoning_format:
             final["format"] = s.reasoning_format
+        if s.reasoning_signature:
+            final["signature"] = hashlib.sha256(f"sig|{s.seed}|{s.reasoning}".encode()).hexdigest()
         final["status"] = "completed"
         added = {"type": "reasoning", "id": item_id, "summary": [], "status": "in_progress"}
         if s.reasoning_style == "raw":
@@ -404,7 +406,7 @@ def error_event(
     param: str | None = None,
     sequence_number: int = 0,
 ) -> dict[str, Any]:
-    """The flat mid-stream `error` event of OpenRouter's own SDK fixtures (reference §4.6a)."""
+    """The flat mid-stream `error` event of OpenRouter's own SDK fixtures."""
     return {
         "type": "error",
         "code": code,

@@ -1,4 +1,4 @@
-"""Strict validation of a Responses request body (reference §2), with OpenRouter's rejections.
+"""Strict validation of a Responses request body, with OpenRouter's rejections.
 
 Typed pydantic models cover the fields a client is likely to get wrong; unknown top-level keys
 are tolerated (OpenRouter ignores them). Every rejection is a `SimHTTPError(400)` whose message
@@ -25,7 +25,7 @@ INCLUDE_VALUES = Literal[
 ]
 
 # Item types accepted in `input` besides message/function_call/function_call_output/reasoning:
-# replays of server-side and tool outputs, echoed back as received (reference §2.2).
+# replays of server-side and tool outputs, echoed back as received.
 PASSTHROUGH_ITEM_TYPES = frozenset(
     {
         "web_search_call",
@@ -50,6 +50,37 @@ PASSTHROUGH_ITEM_TYPES = frozenset(
         "compaction",
     }
 )
+# Tool types OpenRouter accepts in `tools` (besides `openrouter:*` server tools).
+TOOL_TYPES = frozenset(
+    {
+        "function",
+        "web_search",
+        "web_search_2025_08_26",
+        "web_search_preview",
+        "web_search_preview_2025_03_11",
+        "file_search",
+        "code_interpreter",
+        "image_generation",
+        "computer_use_preview",
+        "mcp",
+        "local_shell",
+        "shell",
+        "custom",
+        "apply_patch",
+    }
+)
+TOOL_CHOICE_MODES = frozenset({"auto", "none", "required"})
+# `tool_choice` object types and the fields each needs.
+TOOL_CHOICE_OBJECTS = {
+    "function": ("name",),
+    "allowed_tools": ("mode", "tools"),
+    "web_search_preview": (),
+    "web_search_preview_2025_03_11": (),
+    "apply_patch": (),
+    "shell": (),
+}
+METADATA_MAX_KEY = 64
+METADATA_MAX_VALUE = 512
 USER_PART_TYPES = frozenset(
     {"input_text", "input_image", "input_file", "input_audio", "input_video"}
 )
@@ -176,9 +207,51 @@ def validate_request(body: dict[str, Any]) -> ResponsesRequest:
                 first = exc.errors()[0]
                 where = f"tools[{n}]." + _loc(first["loc"])
                 raise _fail(f"Invalid request parameters: {where}: {first['msg']}", where) from exc
+    for n, tool in enumerate(req.tools or []):
+        if tool.type not in TOOL_TYPES and not tool.type.startswith("openrouter:"):
+            raise _fail(f"tools[{n}].type: unknown tool type {tool.type!r}", f"tools[{n}].type")
+    _validate_tool_choice(req.tool_choice)
+    _validate_metadata(req.metadata or {})
     if isinstance(req.input, list):
         _validate_items(req.input)
     return req
+
+
+def _validate_tool_choice(choice: str | dict[str, Any] | None) -> None:
+    if choice is None:
+        return
+    if isinstance(choice, str):
+        if choice not in TOOL_CHOICE_MODES:
+            raise _fail(
+                f"tool_choice: invalid value {choice!r}; expected one of auto, none, required "
+                "or a tool object",
+                "tool_choice",
+            )
+        return
+    kind = choice.get("type")
+    needed = TOOL_CHOICE_OBJECTS.get(kind) if isinstance(kind, str) else None
+    if needed is None:
+        raise _fail(f"tool_choice.type: invalid value {kind!r}", "tool_choice.type")
+    for key in needed:
+        if not choice.get(key):
+            raise _fail(f"tool_choice.{key}: required for type {kind!r}", f"tool_choice.{key}")
+    if kind == "allowed_tools" and choice.get("mode") not in ("auto", "required"):
+        raise _fail("tool_choice.mode: must be 'auto' or 'required'", "tool_choice.mode")
+
+
+def _validate_metadata(metadata: dict[str, str]) -> None:
+    for key, value in metadata.items():
+        if len(key) > METADATA_MAX_KEY or "[" in key or "]" in key:
+            raise _fail(
+                f"metadata: key {key[:80]!r} must be at most {METADATA_MAX_KEY} characters "
+                "without brackets",
+                "metadata",
+            )
+        if len(value) > METADATA_MAX_VALUE:
+            raise _fail(
+                f"metadata[{key!r}]: value must be at most {METADATA_MAX_VALUE} characters",
+                f"metadata.{key}",
+            )
 
 
 def _validate_items(items: list[dict[str, Any]]) -> None:

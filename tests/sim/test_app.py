@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -33,13 +35,25 @@ def test_default_answer_streaming(openrouter_sim):
     assert evs[-1]["response"]["model"] == "openai/gpt-4o"
 
 
-def test_default_answer_is_deterministic_and_json(openrouter_sim):
+def test_default_answer_gets_fresh_ids_and_time_per_response(openrouter_sim):
     a = post(openrouter_sim, BASIC)
     b = post(openrouter_sim, BASIC)
     assert a.headers["content-type"] == "application/json"
+    assert a.json()["id"] != b.json()["id"]
+    assert a.json()["output"][0]["id"] != b.json()["output"][0]["id"]
+    assert a.headers["x-generation-id"] != b.headers["x-generation-id"]
+    assert abs(a.json()["created_at"] - time.time()) < 60
+    assert a.json()["output_text"] == b.json()["output_text"] == "You said: hello there"
+
+
+def test_a_seed_makes_the_default_answer_replayable(openrouter_sim):
+    openrouter_sim.state.config = SimConfig(seed=7)
+    a = post(openrouter_sim, BASIC)
+    b = post(openrouter_sim, BASIC)
     assert a.json() == b.json()
     assert a.headers["x-generation-id"] == b.headers["x-generation-id"]
-    assert a.json()["output_text"] == "You said: hello there"
+    other = post(openrouter_sim, {**BASIC, "input": "something else"})
+    assert other.json()["id"] != a.json()["id"]
 
 
 def test_default_answer_reasoning_when_asked(openrouter_sim):
@@ -191,6 +205,7 @@ def test_unknown_route_is_404(openrouter_sim):
 
 
 def test_physics_header_shapes_stream_without_changing_events(openrouter_sim):
+    openrouter_sim.state.config = SimConfig(seed=1)  # the same ids for both
     plain = post(openrouter_sim, {**BASIC, "stream": True})
     paced = post(
         openrouter_sim,

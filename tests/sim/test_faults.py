@@ -239,10 +239,51 @@ def test_faults_on_queued_raw_events(openrouter_sim):
 
 
 @pytest.mark.parametrize("fault", ["error_event", "nested_error", "failed;error_type=timeout"])
-def test_in_stream_errors_non_streaming_become_502(openrouter_sim, fault):
-    r = post(openrouter_sim, {**BASIC, "stream": False}, fault=fault)
-    assert r.status_code == 502
-    assert r.json()["error"]["error_type"] in ("provider_unavailable", "timeout")
+def test_mid_generation_failure_non_streaming_is_200_failed_with_output_so_far(
+    openrouter_sim, fault
+):
+    """OpenRouter reports a generation that fails part-way in-band: HTTP 200, status failed,
+    the items completed before the failure and the usage incurred up to it."""
+    openrouter_sim.enqueue(
+        {
+            "script": {
+                "text": "one two three four",
+                "function_calls": [{"name": "f", "arguments": {"x": 1}}],
+            }
+        }
+    )
+    body = {
+        **BASIC,
+        "stream": False,
+        "tools": [{"type": "function", "name": "f", "parameters": {}}],
+    }
+    r = post(
+        openrouter_sim,
+        body,
+        fault=fault.replace("error_event", "error_event;after=13")
+        .replace("nested_error", "nested_error;after=13")
+        .replace("failed;", "failed;after=13;"),
+    )
+    assert r.status_code == 200, r.text
+    resp = r.json()
+    assert resp["status"] == "failed"
+    assert resp["error_type"] in ("provider_unavailable", "timeout")
+    assert resp["error"]["code"] == "server_error"
+    assert [i["type"] for i in resp["output"]] == ["message"]  # the call never completed
+    assert resp["output_text"] == "one two three four"
+    usage = resp["usage"]
+    assert 0 < usage["output_tokens"] < 10 and usage["cost"] > 0
+
+
+def test_streamed_failure_carries_output_and_usage_so_far(openrouter_sim):
+    openrouter_sim.enqueue({"script": {"text": "one two three four"}})
+    r = post(openrouter_sim, {**BASIC, "stream": True}, fault="failed;after=9")
+    failed = events(r.content)[-1]
+    assert failed["type"] == "response.failed"
+    resp = failed["response"]
+    assert resp["output"] == [] and resp["output_text"] == ""
+    assert resp["usage"]["output_tokens"] > 0  # deltas were streamed before the failure
+    assert resp["usage"]["input_tokens"] > 0 and resp["usage"]["cost"] > 0
 
 
 def test_disconnect_non_streaming_sends_truncated_json(openrouter_sim):

@@ -208,6 +208,7 @@ def test_full_valid_history_is_accepted(openrouter_sim):
     ]
     body = {
         **OK,
+        "model": "google/gemini-2.5-pro",  # takes images, files and audio, and tools
         "input": items,
         "include": ["reasoning.encrypted_content"],
         "reasoning": {"effort": "xhigh", "summary": "auto", "max_tokens": 100},
