@@ -109,11 +109,27 @@ def record_cmd(
     redact_field: list[str] = typer.Option(
         [], "--redact-field", help="JSON body path to redact, e.g. 'metadata.email' (repeatable)."
     ),
+    redact_value: list[str] = typer.Option(
+        [],
+        "--redact-value",
+        envvar="ORSIM_REDACT_VALUES",
+        help="A value to scrub wherever it appears, any length (repeatable).",
+    ),
 ) -> None:
     """Recording proxy: point a client's base URL at it; every exchange lands in a cassette."""
     from simulator.cassettes.recorder import run_record
 
-    raise typer.Exit(run_record(upstream, out, host, port, tuple(redact_field), typer.echo))
+    raise typer.Exit(
+        run_record(
+            upstream,
+            out,
+            host,
+            port,
+            tuple(redact_field),
+            typer.echo,
+            redact_values=tuple(redact_value),
+        )
+    )
 
 
 @app.command("smoke")

@@ -29,7 +29,7 @@ from simulator.cassettes.format import (
     save_cassette,
     stream_response,
 )
-from simulator.cassettes.redact import Redactor, scrub, secret_values
+from simulator.cassettes.redact import Redactor, scrub, scrub_chunks, secret_values
 
 DEFAULT_UPSTREAM = "https://openrouter.ai/api/v1"
 # Never forwarded upstream: the proxy owns its own connection and asks for identity encoding
@@ -54,6 +54,7 @@ class RecordingProxy:
         out: str | Path,
         *,
         redact_fields: tuple[str, ...] = (),
+        redact_values: tuple[str, ...] = (),
         name: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 600.0,
@@ -65,7 +66,7 @@ class RecordingProxy:
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.prefix = parts.path
         self.out = Path(out)
-        self.redactor = Redactor(redact_fields)
+        self.redactor = Redactor(redact_fields, redact_values)
         self._transport = transport
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
@@ -191,7 +192,7 @@ class RecordingProxy:
         parsed_body = _json_or_text(body)
         # Secret values seen in the request are also scrubbed from everything else (an error
         # message or a chunk that echoes the key never reaches the file either).
-        secrets = secret_values(headers, path, parsed_body, redact.body_fields)
+        secrets = secret_values(headers, path, parsed_body, redact.body_fields) | redact.values
         request = RecordedRequest(
             method=method,
             path=scrub(redact.path(path), secrets),
@@ -210,11 +211,12 @@ class RecordingProxy:
                 body=scrub(redact.body(parsed), secrets),
                 body_offset=round(chunks[-1][0], 6) if chunks else round(headers_offset, 6),
             )
-        else:  # SSE, or a body that is not JSON: keep the raw chunks
+        else:  # SSE, or a body that is not JSON: keep the raw chunks, scrubbed as one stream
+            scrubbed = scrub_chunks([piece for _, piece in chunks], secrets)
             response = stream_response(
                 upstream.status_code,
                 response_headers,
-                [(offset, scrub(piece, secrets)) for offset, piece in chunks],
+                [(offset, piece) for (offset, _), piece in zip(chunks, scrubbed, strict=True)],
                 headers_offset=headers_offset,
             )
         async with self._lock:
@@ -241,12 +243,15 @@ def run_record(
     port: int = 0,
     redact_fields: tuple[str, ...] = (),
     echo: Any = print,
+    redact_values: tuple[str, ...] = (),
 ) -> int:
     """`orsim record`: serve the proxy in the foreground until interrupted."""
     from simulator.net import serve_foreground
 
     try:
-        proxy = RecordingProxy(upstream, out, redact_fields=redact_fields)
+        proxy = RecordingProxy(
+            upstream, out, redact_fields=redact_fields, redact_values=redact_values
+        )
     except ValueError as exc:  # bad URL, bad redaction path or an unreadable existing cassette
         echo(f"record: {exc}")
         return 2

@@ -258,3 +258,76 @@ def test_concurrent_exchanges_are_all_recorded(upstream: SimServer, tmp_path: Pa
     )
     for interaction in recorded:
         assert decode_events(interaction.response.raw_stream())[-1] == "[DONE]"
+
+
+def _record_stream(tmp_path: Path, pieces: list[bytes], **proxy_kwargs) -> tuple[bytes, list]:
+    """Record one streamed exchange whose upstream sends `pieces` as separate reads."""
+
+    async def stream(_request):
+        async def body():
+            for piece in pieces:
+                yield piece
+                await asyncio.sleep(0.02)  # separate network reads
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    upstream = Starlette(routes=[Route("/api/v1/responses", stream, methods=["POST"])])
+    out = tmp_path / "rec.yaml"
+    with LoopbackServer(upstream) as up:
+        _, server = _proxy(up.url + "/api/v1", out, **proxy_kwargs)
+        with server, httpx.Client(base_url=server.url) as client:
+            client.post(
+                "/api/v1/responses",
+                json={"stream": True},
+                headers={"Authorization": f"Bearer {SECRET}"},
+            )
+    return out.read_bytes(), load_cassette(out).interactions[0].response.chunks
+
+
+def test_a_key_split_across_two_reads_never_reaches_the_file(tmp_path: Path) -> None:
+    half = len(SECRET) // 2
+    pieces = [
+        b'data: {"type":"error","message":"bad key ' + SECRET[:half].encode(),
+        SECRET[half:].encode() + b' rejected"}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+    data, chunks = _record_stream(tmp_path, pieces)
+    assert SECRET.encode() not in data
+    assert SECRET[:half].encode() not in data and SECRET[half:].encode() not in data
+    assert len(chunks) == 3  # the boundaries are kept
+    assert b"".join(c.data for c in chunks) == (
+        b'data: {"type":"error","message":"bad key REDACTED rejected"}\n\ndata: [DONE]\n\n'
+    )
+
+
+def test_openrouter_key_shapes_are_scrubbed_even_if_the_request_never_carried_them(
+    tmp_path: Path,
+) -> None:
+    other = "sk-or-v1-" + "ab12" * 16
+    data, _ = _record_stream(tmp_path, [b'data: {"leak":"' + other.encode() + b'"}\n\n'])
+    assert other.encode() not in data and b"sk-or-v1-" not in data
+
+
+def test_configured_values_are_scrubbed_at_any_length(tmp_path: Path) -> None:
+    data, _ = _record_stream(tmp_path, [b'data: {"pin":"4711"}\n\n'], redact_values=("4711",))
+    assert b"4711" not in data and b"REDACTED" in data
+
+
+def test_credential_fields_anywhere_in_a_body_are_redacted(
+    upstream: SimServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "rec.yaml"
+    _, server = _proxy(upstream.base_url, out)
+    body = {
+        **_body("text-plain"),
+        "provider": {"options": {"deep": {"client_secret": "hush-hush-value"}}},
+        "password": "pw123",
+        "max_output_tokens": 77,
+    }
+    with server, httpx.Client(base_url=server.url) as client:
+        client.post("/api/v1/responses", json=body, headers={"Authorization": f"Bearer {SECRET}"})
+    data = out.read_bytes()
+    assert b"hush-hush-value" not in data and b"pw123" not in data
+    recorded = load_cassette(out).interactions[0].request.body
+    assert recorded["provider"]["options"]["deep"]["client_secret"] == "REDACTED"
+    assert recorded["max_output_tokens"] == 77  # a name with "tokens" is not a credential
