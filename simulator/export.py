@@ -86,6 +86,15 @@ def _resolve_relative(key: str, node: ast.ImportFrom, filename: str) -> str:
     base = package[: len(package) - (node.level - 1)]
     if not node.module:
         raise ExportError(f"{filename}: import names from a module (`from .x import Name`)")
+    for alias in node.names:
+        # Flattened into one namespace, `from .x import A as B` would leave `B` undefined.
+        if alias.asname and alias.asname != alias.name:
+            raise ExportError(
+                f"{filename}:{node.lineno}: `from .{node.module} import {alias.name} as "
+                f"{alias.asname}` cannot be flattened; import the name as it is"
+            )
+        if alias.name == "*":
+            raise ExportError(f"{filename}:{node.lineno}: star imports cannot be flattened")
     return ".".join([*base, node.module])
 
 

@@ -7,6 +7,7 @@ one server per session, reset (journal, queue, fault counters, config) before ev
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -32,3 +33,13 @@ def openrouter_sim(_openrouter_sim_session: SimServer) -> Iterator[SimServer]:
     yield sim
     sim.state.config = SimConfig()
     sim.reset()
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """A loopback URL nothing listens on: a port the OS just handed out and was released
+    (never a fixed port assumed to be closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

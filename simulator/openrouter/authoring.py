@@ -1,4 +1,5 @@
-"""Write the starter cassettes in `cassettes/` (hand-authored from the reference, synthesised).
+"""Write the starter cassettes in `cassettes/` (hand-authored after OpenRouter's
+documented Responses stream, synthesised).
 
 `python -m simulator.openrouter.authoring [DIR]` regenerates them byte for byte: events come from
 the simulator's `synth.py`, offsets from a seeded generator (keep-alive comments first, a

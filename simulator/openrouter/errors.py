@@ -1,4 +1,6 @@
-"""OpenRouter-shaped error bodies (reference §5) and the exception that carries them."""
+"""OpenRouter-shaped error bodies (the generic envelope with an int `code`, `error_type`,
+`availability`; the Responses-skin envelope with a string code) and the exception that
+carries them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Run `open-webui serve` as a subprocess: offline environment, free port, health wait, stop.
 
-The environment follows shared/reference/open-webui-live-recipe.md section 2: everything that
-could reach the network is off, the embedding model is empty (no HF download attempt), and
+The environment (see docs/openwebui-live.md) switches off everything that could reach the
+network, the embedding model is empty (no HF download attempt), and
 the data directory is fresh per instance.
 """
 

@@ -197,6 +197,24 @@ def test_subpackages_are_flattened_in_dependency_order(tmp_path: Path) -> None:
             },
             "UserValves",
         ),
+        (
+            {
+                "controller.py": PIPE_OK.replace(
+                    "from .helpers import greet", "from .helpers import greet as hello"
+                ),
+                "helpers.py": "def greet(): ...\n",
+            },
+            "cannot be flattened",
+        ),
+        (
+            {
+                "controller.py": PIPE_OK.replace(
+                    "from .helpers import greet", "from .helpers import *"
+                ),
+                "helpers.py": "def greet(): ...\n",
+            },
+            "star imports",
+        ),
     ],
 )
 def test_invalid_packages_are_refused_with_a_reason(tmp_path: Path, files, message) -> None:

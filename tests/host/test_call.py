@@ -1,4 +1,4 @@
-"""How the pipe is called: body, reserved arguments, valves (contract §2, checklist 2, 4, 5)."""
+"""How the pipe is called: body, reserved arguments, valves (see docs/host.md)."""
 
 from __future__ import annotations
 

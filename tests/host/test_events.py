@@ -1,4 +1,4 @@
-"""Emitter and event caller (contract §4, checklist 5)."""
+"""Emitter and event caller (`__event_emitter__`, `__event_call__`)."""
 
 from __future__ import annotations
 

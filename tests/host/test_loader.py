@@ -1,4 +1,4 @@
-"""Loading a function file as Open WebUI 0.12.4 does (contract §1, checklist 1-2)."""
+"""Loading a function file as Open WebUI 0.12.4 does."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Model listing: single pipes, manifolds, names and valves (contract §1, checklist 3)."""
+"""Model listing: single pipes, manifolds, names and valves."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Return values to SSE bytes and JSON as Open WebUI 0.12.4 sends them (contract §3, checklist 6)."""
+"""Return values to SSE bytes and JSON as Open WebUI 0.12.4 sends them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reducing stream + events into the message a user sees (contract §3-4, checklist 7)."""
+"""Reducing stream + events into the message a user sees."""
 
 from __future__ import annotations
 

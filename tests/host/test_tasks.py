@@ -1,4 +1,4 @@
-"""Background tasks: how a pipe is called for them and how the answer is parsed (§5, checklist 8)."""
+"""Background tasks: how a pipe is called for them and how the answer is parsed."""
 
 from __future__ import annotations
 

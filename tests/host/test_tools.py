@@ -1,4 +1,4 @@
-"""`__tools__` entries and the UI path's native tool loop (contract §2 tools)."""
+"""`__tools__` entries and the UI path's native tool loop."""
 
 from __future__ import annotations
 

@@ -30,13 +30,33 @@ async def test_queue_full_is_refused_at_once():
     await asyncio.sleep(0)
     assert adm.waiting == 1
     with pytest.raises(PipeError) as info:
-        await adm.acquire()
+        # A bound that let one more in would queue this call: fail in a second, not at the
+        # 60 s pytest timeout.
+        await asyncio.wait_for(adm.acquire(), 1.0)
     assert info.value.kind is ErrorKind.BUSY
     adm.release()
     await waiter
     assert adm.running == 1 and adm.waiting == 0
     adm.release()
     assert adm.running == 0
+
+
+async def test_a_waiter_cancelled_just_as_it_is_granted_gives_the_slot_back():
+    """The slot is handed to the waiter (its future resolved) and the waiter's task is
+    cancelled in the same tick, before it resumes: it must release the slot it now owns."""
+    adm = AdmissionController(limit=1, queue_size=1)
+    await adm.acquire()
+    waiter = asyncio.create_task(adm.acquire())
+    await asyncio.sleep(0)
+    assert adm.waiting == 1
+    adm.release()  # grants the waiter's future: the slot is now the waiter's
+    assert adm.running == 1
+    waiter.cancel()  # ... but the waiter never resumes to use it
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert adm.running == 0 and adm.waiting == 0
+    await asyncio.wait_for(adm.acquire(), 1.0)  # the slot is not lost for good
+    assert adm.running == 1
 
 
 async def test_cancelled_waiter_leaves_the_queue():

@@ -80,21 +80,24 @@ async def test_pipes_applies_allowlist_and_filters(openrouter_sim):
     assert {m["id"] for m in await p.pipes()} == {"openai.gpt-4o", "anthropic.claude-sonnet-4"}
     p = make_pipe(openrouter_sim, FREE_MODEL_FILTER="only")
     free = {m["id"] for m in await p.pipes()}
-    assert free == {
-        "openai.gpt-oss-20b:free",
-        "google.gemma-3-27b-it:free",
-        "deepseek.deepseek-chat-v3-0324:free",
-        "meta-llama.llama-3.2-3b-instruct:free",
+    # Free = every price the catalog lists for prompt and completion is zero.
+    catalog = openrouter_sim.app.state.catalog.models
+    expected = {
+        m["id"].replace("/", ".", 1)
+        for m in catalog
+        if all(float(m["pricing"][k]) == 0 for k in ("prompt", "completion"))
     }
+    assert expected and len(expected) < len(catalog)
+    assert free == expected
     p = make_pipe(openrouter_sim, TOOL_CALLING_FILTER="exclude")
     no_tools = {m["id"] for m in await p.pipes()}
     assert "openai.gpt-4o" not in no_tools and "perplexity.sonar" in no_tools
 
 
-async def test_pipes_returns_empty_list_when_catalog_unreachable():
+async def test_pipes_returns_empty_list_when_catalog_unreachable(closed_url):
     p = Pipe()
     p.valves = Pipe.Valves(
-        BASE_URL="http://127.0.0.1:9/api/v1", API_KEY="sk-or-x", CONNECT_TIMEOUT_SECONDS=1
+        BASE_URL=f"{closed_url}/api/v1", API_KEY="sk-or-x", CONNECT_TIMEOUT_SECONDS=1
     )
     assert await p.pipes() == []
 

@@ -205,10 +205,10 @@ async def test_keepalive_comments_keep_a_quiet_stream_alive(openrouter_sim):
     assert out.text == "patient"
 
 
-async def test_connection_refused_is_a_connection_error():
+async def test_connection_refused_is_a_connection_error(closed_url):
     p = Pipe()
     p.valves = Pipe.Valves(
-        BASE_URL="http://127.0.0.1:9/api/v1",
+        BASE_URL=f"{closed_url}/api/v1",
         API_KEY="sk-or-test",
         MAX_RETRIES=1,
         RETRY_BACKOFF_SECONDS=0.01,
@@ -304,12 +304,46 @@ async def test_non_streaming_error_returns_markdown_and_task_error_returns_empty
 
 
 async def test_non_streaming_in_band_failure_is_retried(openrouter_sim):
+    """The upstream answers HTTP 200 with `status: "failed"` (how OpenRouter reports a
+    generation failing part-way); a retryable in-band error is tried again."""
     openrouter_sim.enqueue({"script": {"text": "x"}, "fault": "failed"})
     p = make_pipe(openrouter_sim)
     result = await p.pipe(
         body=chat_body("retry me", stream=False), __user__=user(), __metadata__=metadata()
     )
     assert result == "You said: retry me"
+    assert responses_calls(openrouter_sim) == 2
+
+
+async def test_non_streaming_in_band_failure_that_is_final_is_shown_not_retried(openrouter_sim):
+    openrouter_sim.enqueue(
+        {"script": {"text": "x"}, "fault": "failed;code=invalid_prompt;error_type=invalid_prompt"}
+    )
+    p = make_pipe(openrouter_sim)
+    result = await p.pipe(
+        body=chat_body("no retry", stream=False), __user__=user(), __metadata__=metadata()
+    )
+    assert responses_calls(openrouter_sim) == 1
+    assert "Provider returned error" in result and "You said" not in result
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_in_band_rate_limit_before_any_output_is_retried(openrouter_sim, stream):
+    """`response.failed` with code `rate_limit_exceeded` (an error_type the pipe does not treat
+    as retryable on its own) before any output: the code alone makes it retryable."""
+    fault = "failed;after=2;code=rate_limit_exceeded;error_type=rate_limit_exceeded"
+    openrouter_sim.enqueue(
+        {"script": {"text": "first"}, "fault": fault}, {"script": {"text": "second try"}}
+    )
+    p = make_pipe(openrouter_sim)
+    if stream:
+        text = (await run_pipe(p, chat_body("x"))).text
+    else:
+        text = await p.pipe(
+            body=chat_body("x", stream=False), __user__=user(), __metadata__=metadata()
+        )
+    assert text == "second try"
+    assert responses_calls(openrouter_sim) == 2
 
 
 def test_error_from_http_reads_both_code_shapes_and_availability():

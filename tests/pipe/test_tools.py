@@ -386,6 +386,56 @@ async def test_non_streaming_chat_runs_the_loop_too(openrouter_sim):
     assert outputs_of(sent(openrouter_sim)) == {"c_ns": "rainy"}
 
 
+async def test_non_streaming_loop_limit_stops_with_a_notice(openrouter_sim):
+    async def ping() -> str:
+        return "pong"
+
+    openrouter_sim.enqueue(
+        script(text="Pinging.", function_calls=[call("ping", {}, "n1")]),
+        script(function_calls=[call("ping", {}, "n2")]),
+    )
+    result = await make_pipe(openrouter_sim, MAX_FUNCTION_CALL_LOOPS=1).pipe(
+        body=chat_body("ping", stream=False),
+        __user__={"id": "u"},
+        __metadata__={},
+        __tools__=owui_tools(("ping", ping, None)),
+    )
+    assert len(openrouter_sim.requests_to("/responses")) == 2
+    assert result.startswith("Pinging.\n\n*Stopped after 1 tool round ")
+
+
+async def test_each_output_follows_its_call_in_the_calls_order(openrouter_sim):
+    """The replayed round: every `function_call` is in the next request, each output comes
+    after all of the round's calls, with the same call_id and in the calls' order, even when
+    the tools finish in the opposite order."""
+
+    async def slow(city: str) -> str:
+        await asyncio.sleep(0.05)
+        return f"slow {city}"
+
+    async def fast(city: str) -> str:
+        return f"fast {city}"
+
+    calls = [call("slow", {"city": "A"}, "c_a"), call("fast", {"city": "B"}, "c_b")]
+    openrouter_sim.enqueue(script(function_calls=calls), script(text="done"))
+    out = await run_pipe(
+        make_pipe(openrouter_sim),
+        chat_body("go"),
+        __tools__=owui_tools(("slow", slow, CITY), ("fast", fast, CITY)),
+    )
+    assert out.text == "done"
+    items = sent(openrouter_sim)["input"]
+    tail = [(i["type"], i.get("call_id")) for i in items if i["type"].startswith("function_call")]
+    assert tail == [
+        ("function_call", "c_a"),
+        ("function_call", "c_b"),
+        ("function_call_output", "c_a"),
+        ("function_call_output", "c_b"),
+    ]
+    assert outputs_of(sent(openrouter_sim)) == {"c_a": "slow A", "c_b": "fast B"}
+    assert items[-4]["name"] == "slow" and json.loads(items[-4]["arguments"]) == {"city": "A"}
+
+
 async def test_user_leaving_cancels_running_tools(openrouter_sim):
     started, never = asyncio.Event(), asyncio.Event()
     cancelled: list[bool] = []

@@ -1,4 +1,5 @@
-"""The models catalog routes and fixture (reference §6)."""
+"""The models catalog routes (`/models`, `/models/count`, `/model/{author}/{slug}`,
+endpoints) and the fixture behind them."""
 
 from __future__ import annotations
 
