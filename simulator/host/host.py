@@ -430,7 +430,13 @@ class FakeHost:
         endpoint = endpoint_of(task)
         model_dict = await self.resolve_model(model)
         original = {"model": model_dict["id"], "messages": messages, "chat_id": chat_id}
-        form = task_body(endpoint, model_dict["id"], messages)
+        form = task_body(
+            endpoint,
+            model_dict["id"],
+            messages,
+            user=(user or self.default_user).model_dump(),
+            model_info=model_dict,
+        )
         meta = {**(metadata or {})} if metadata else {}
         meta.update(
             {"task": TASK_ENDPOINTS[endpoint][0], "task_body": original, "chat_id": chat_id}

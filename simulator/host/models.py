@@ -50,6 +50,11 @@ def _model(model_id: str, name: str, fn: LoadedFunction, flag: dict) -> dict[str
         "owned_by": "openai",
         "pipe": dict(flag),
         "has_user_valves": fn.has_user_valves,
+        # Added by get_all_models (action and filter functions of the model) and /api/models
+        # (tags); a host without action/filter functions lists them empty.
+        "actions": [],
+        "filters": [],
+        "tags": [],
     }
 
 

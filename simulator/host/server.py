@@ -22,9 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from simulator.host.access import ModelAccess, ModelEntry, normalize_grants
 from simulator.host.call import HostUser
 from simulator.host.host import FakeHost, ModelNotFoundError
 from simulator.host.jsoncodec import response_bytes
+from simulator.host.task_prompts import DISABLED_BY_DEFAULT
 from simulator.host.tasks import TASK_ENDPOINTS, task_body
 
 CONFIG_ENV = "ORSIM_HOST_CONFIG"
@@ -48,6 +50,10 @@ class HostConfig:
     initial_valves: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Set in every worker before the functions load (REDIS_URL, DATABASE_URL, like Open WebUI's).
     environment: dict[str, str] = field(default_factory=dict)
+    # Model access (simulator/host/access.py); None: from the environment, as Open WebUI reads it.
+    bypass_model_access_control: bool | None = None
+    bypass_admin_access_control: bool | None = None
+    groups: dict[str, list[str]] = field(default_factory=dict)  # user id -> group ids
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -93,10 +99,11 @@ class ValveStore:
         try:
             return json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return {"functions": {}, "users": {}}
+            return {"functions": {}, "users": {}, "models": {}}
 
-    def sync(self, host: FakeHost) -> None:
-        """Re-apply stored valves when the file changed (the DB read Open WebUI does per call)."""
+    def sync(self, host: FakeHost, access: ModelAccess | None = None) -> None:
+        """Re-apply stored valves and model entries when the file changed (the DB read Open
+        WebUI does per call)."""
         try:
             mtime = self.path.stat().st_mtime_ns
         except FileNotFoundError:
@@ -107,6 +114,11 @@ class ValveStore:
         for fid, fn in host.functions.items():
             fn.valves = dict(data.get("functions", {}).get(fid, {}))
             fn.user_valves = {u: dict(v) for u, v in data.get("users", {}).get(fid, {}).items()}
+        if access is not None:
+            access.entries = {
+                mid: ModelEntry(mid, row["owner"], row.get("grants", []))
+                for mid, row in data.get("models", {}).items()
+            }
         self._mtime = mtime
 
     def write(self, fid: str, values: dict, user_id: str | None = None) -> None:
@@ -115,6 +127,14 @@ class ValveStore:
             data.setdefault("functions", {})[fid] = values
         else:
             data.setdefault("users", {}).setdefault(fid, {})[user_id] = values
+        self._save(data)
+
+    def write_model(self, entry: ModelEntry) -> None:
+        data = self.read()
+        data.setdefault("models", {})[entry.id] = {"owner": entry.owner, "grants": entry.grants}
+        self._save(data)
+
+    def _save(self, data: dict[str, Any]) -> None:
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data), encoding="utf-8")
         os.replace(tmp, self.path)
@@ -149,6 +169,11 @@ def create_app(config: HostConfig) -> Starlette:
     for spec in config.functions:
         host.add_function(spec.path, function_id=spec.function_id, name=spec.name)
     store = ValveStore(config.valves_path or tempfile.mktemp(suffix=".valves.json"))
+    access = ModelAccess.from_env(groups=dict(config.groups))
+    if config.bypass_model_access_control is not None:
+        access.bypass_model_access_control = config.bypass_model_access_control
+    if config.bypass_admin_access_control is not None:
+        access.bypass_admin_access_control = config.bypass_admin_access_control
     users = {token: HostUser(**fields) for token, fields in config.users.items()}
     if not users:
         users = {
@@ -183,10 +208,37 @@ def create_app(config: HostConfig) -> Starlette:
         )
 
     async def models(request: Request) -> Response:
-        if authed(request) is None:
+        user = authed(request)
+        if user is None:
             return _error(401, "Not authenticated")
-        store.sync(host)
-        return JSONResponse({"data": await host.models()})
+        store.sync(host, access)
+        return JSONResponse({"data": access.visible(await host.models(), user.id, user.role)})
+
+    async def create_model(request: Request) -> Response:
+        """`POST /api/v1/models/create`: a workspace entry (owner + access grants) for a model."""
+        user = authed(request)
+        if user is None:
+            return _error(401, "Not authenticated")
+        if user.role != "admin":
+            return _error(401, "You do not have permission to access this resource.")
+        try:
+            form = await body_of(request)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        model_id = form.get("id")
+        if not isinstance(model_id, str) or not model_id.strip() or " " in model_id:
+            return _error(422, "id: a model id without spaces is required")
+        entry = ModelEntry(model_id, user.id, normalize_grants(form.get("access_grants")))
+        store.write_model(entry)
+        store.sync(host, access)
+        return JSONResponse(
+            {
+                "id": entry.id,
+                "user_id": entry.owner,
+                "name": form.get("name") or entry.id,
+                "access_grants": entry.grants,
+            }
+        )
 
     async def chat(request: Request) -> Response:
         user = authed(request)
@@ -194,7 +246,10 @@ def create_app(config: HostConfig) -> Starlette:
             return _error(401, "Not authenticated")
         try:
             form = await body_of(request)
-            store.sync(host)
+            store.sync(host, access)
+            model_id = form.get("model")
+            if isinstance(model_id, str) and not access.may_use(model_id, user.id, user.role):
+                raise ModelNotFoundError("Model not found")
             prepared = await host.prepare(form, user=user, headers=dict(request.headers))
         except ModelNotFoundError as exc:
             return _error(400, str(exc) if str(exc) == "Model not found" else "Model not found")
@@ -216,19 +271,32 @@ def create_app(config: HostConfig) -> Starlette:
             return _error(404, "Not Found")
         try:
             form = await body_of(request)
-            store.sync(host)
+            store.sync(host, access)
             model = (await host.resolve_model(form.get("model")))["id"]
         except ModelNotFoundError:
             return _error(404, "Model not found")
         except ValueError as exc:
             return _error(400, str(exc))
+        if endpoint in DISABLED_BY_DEFAULT:
+            return _error(400, f"{DISABLED_BY_DEFAULT[endpoint]} is disabled")
+        if not access.may_use(model, user.id, user.role):
+            # The task route's chat call raises "Model not found"; the route hides it.
+            return _error(400, "An internal error has occurred.")
         messages = form.get("messages") or []
         meta = {
             "task": TASK_ENDPOINTS[endpoint][0],
             "task_body": form,
             "chat_id": form.get("chat_id"),
         }
-        prepared = await host.prepare_task(task_body(endpoint, model, messages), meta, user)
+        body = task_body(
+            endpoint,
+            model,
+            messages,
+            form=form,
+            user=user.model_dump(),
+            model_info=host.models_cache.get(model),
+        )
+        prepared = await host.prepare_task(body, meta, user)
         status, payload = await host.answer(prepared)
         if isinstance(payload, StreamingResponse):
             return payload
@@ -245,7 +313,7 @@ def create_app(config: HostConfig) -> Starlette:
             return _error(
                 401 if user is None else 404, "Not authenticated" if user is None else "Not Found"
             )
-        store.sync(host)
+        store.sync(host, access)
         if request.path_params.get("scope") == "user":
             return JSONResponse(fn.user_valves.get(user.id, {}))
         return JSONResponse(fn.valves)
@@ -280,6 +348,7 @@ def create_app(config: HostConfig) -> Starlette:
         Route("/health", health),
         Route("/api/host/worker", worker),
         Route("/api/models", models),
+        Route("/api/v1/models/create", create_model, methods=["POST"]),
         Route("/api/chat/completions", chat, methods=["POST"]),
         Route("/api/v1/chat/completions", chat, methods=["POST"]),
         Route("/api/v1/tasks/{task}/completions", task, methods=["POST"]),

@@ -1,9 +1,9 @@
 """Background tasks (title, tags, follow-ups, ...) as Open WebUI 0.12.4 runs them on a pipe.
 
 The pipe gets `{model, messages: [one user prompt holding the chat history], stream: False}`
-with `__task__` and `__task_body__`; the answer is parsed from the first `{` to the last `}`.
-The prompt texts here are close to Open WebUI's defaults, not byte-identical: pipes must not
-depend on the prompt wording.
+(plus `max_tokens` for titles and emoji) with `__task__` and `__task_body__`; the answer is
+parsed from the first `{` to the last `}`. The prompts are Open WebUI 0.12.4's default
+templates, rendered as it renders them (`task_prompts.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from simulator.host import task_prompts
 
 # routers/tasks.py endpoint name -> (TASKS constant, the JSON key the parser reads, history size)
 TASK_ENDPOINTS: dict[str, tuple[str, str, int]] = {
@@ -22,19 +24,6 @@ TASK_ENDPOINTS: dict[str, tuple[str, str, int]] = {
     "auto": ("autocomplete_generation", "text", 6),
 }
 TASK_NAMES = {name: endpoint for endpoint, (name, _, _) in TASK_ENDPOINTS.items()}
-
-_INSTRUCTIONS = {
-    "title": "Generate a concise, 3-5 word title with an emoji summarizing the chat history.\n"
-    'JSON format: { "title": "your concise title here" }',
-    "tags": "Generate 1-3 broad tags categorizing the main themes of the chat history.\n"
-    'JSON format: { "tags": ["tag1", "tag2", "tag3"] }',
-    "follow_up": "Suggest 3-5 relevant follow-up questions the user might naturally ask next.\n"
-    'JSON format: { "follow_ups": ["Question 1?", "Question 2?", "Question 3?"] }',
-    "queries": "Generate search queries for the chat history.\n"
-    'JSON format: { "queries": ["query1", "query2"] }',
-    "emoji": 'Reply with a single emoji that fits the message.\nJSON format: { "emoji": "X" }',
-    "auto": 'Continue the user\'s text.\nJSON format: { "text": "continuation" }',
-}
 
 
 class UnknownTaskError(ValueError):
@@ -51,30 +40,28 @@ def endpoint_of(task: str) -> str:
     raise UnknownTaskError(f"unknown task {task!r}; known: {known}")
 
 
-def render_history(messages: list[dict[str, Any]], last: int) -> str:
-    """`{{MESSAGES:END:n}}`: the last n messages as `ROLE: text` lines."""
-    lines = []
-    for message in messages[-last:]:
-        content = message.get("content", "")
-        if isinstance(content, list):
-            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-        lines.append(f"{str(message.get('role', 'user')).upper()}: {content}")
-    return "\n".join(lines)
-
-
-def task_prompt(task: str, messages: list[dict[str, Any]]) -> str:
+def task_body(
+    task: str,
+    model: str,
+    messages: list[dict[str, Any]],
+    *,
+    form: dict[str, Any] | None = None,
+    user: dict[str, Any] | None = None,
+    model_info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The body a pipe receives for a task call (no metadata: that is split off): Open WebUI's
+    own prompt for the task and, for titles and emoji, its `max_tokens`."""
     endpoint = endpoint_of(task)
-    history = render_history(messages, TASK_ENDPOINTS[endpoint][2])
-    return f"### Task:\n{_INSTRUCTIONS[endpoint]}\n### Chat History:\n<chat_history>\n{history}\n</chat_history>"
-
-
-def task_body(task: str, model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The body a pipe receives for a task call (no metadata: that is split off)."""
-    return {
+    form = {"messages": messages, **(form or {})}
+    body: dict[str, Any] = {
         "model": model,
-        "messages": [{"role": "user", "content": task_prompt(task, messages)}],
+        "messages": [{"role": "user", "content": task_prompts.render(endpoint, form, user)}],
         "stream": False,
     }
+    limit = task_prompts.max_tokens(endpoint, model_info)
+    if limit is not None:
+        body["max_tokens"] = limit
+    return body
 
 
 @dataclass

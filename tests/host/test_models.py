@@ -17,7 +17,19 @@ async def test_single_pipe_lists_one_model_named_like_the_function(make_host):
     assert model["pipe"] == {"type": "pipe"}
     assert model["has_user_valves"] is False
     assert isinstance(model["created"], int)
-    assert list(model) == ["id", "name", "object", "created", "owned_by", "pipe", "has_user_valves"]
+    assert list(model) == [
+        "id",
+        "name",
+        "object",
+        "created",
+        "owned_by",
+        "pipe",
+        "has_user_valves",
+        "actions",
+        "filters",
+        "tags",
+    ]
+    assert model["actions"] == model["filters"] == model["tags"] == []
 
 
 async def test_default_name_is_the_frontmatter_title(make_host):

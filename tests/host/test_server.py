@@ -21,9 +21,8 @@ USER = {"Authorization": "Bearer user-token"}
 ASK = [{"role": "user", "content": "hi"}]
 
 
-@pytest.fixture
-def client(tmp_path):
-    config = HostConfig(
+def _config(tmp_path, **access) -> HostConfig:
+    return HostConfig(
         functions=[
             FunctionSpec(str(HOST_PIPES / "echo_pipe.py")),
             FunctionSpec(str(HOST_PIPES / "returns_pipe.py")),
@@ -36,9 +35,105 @@ def client(tmp_path):
             "user-token": {"id": "u1", "role": "user", "email": "u@x.io", "name": "U"},
         },
         valves_path=str(tmp_path / "valves.json"),
+        **access,
     )
+
+
+def _client(config: HostConfig) -> httpx.AsyncClient:
     app = create_app(config)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://host")
+
+
+@pytest.fixture
+def client(tmp_path):
+    """Model access control bypassed: these tests are about everything else."""
+    return _client(_config(tmp_path, bypass_model_access_control=True))
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    """Access control on, as Open WebUI starts by default."""
+    return _client(_config(tmp_path, bypass_model_access_control=False, groups={"u1": ["g1"]}))
+
+
+async def test_a_user_sees_no_model_without_an_entry_and_cannot_chat(guarded):
+    assert (await guarded.get("/api/models", headers=USER)).json() == {"data": []}
+    r = await chat(guarded, "echo_pipe", headers=USER)
+    assert r.status_code == 400 and r.json() == {"detail": "Model not found"}
+    admin = [m["id"] for m in (await guarded.get("/api/models", headers=ADMIN)).json()["data"]]
+    assert "echo_pipe" in admin  # admins see models with no entry
+    assert (await chat(guarded, "echo_pipe", headers=ADMIN)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "grant",
+    [
+        {"principal_type": "user", "principal_id": "u1", "permission": "read"},
+        {"principal_type": "user", "principal_id": "*", "permission": "read"},
+        {"principal_type": "group", "principal_id": "g1", "permission": "read"},
+    ],
+)
+async def test_an_access_grant_opens_one_model_to_a_user(guarded, grant):
+    r = await guarded.post(
+        "/api/v1/models/create",
+        headers=ADMIN,
+        json={
+            "id": "echo_pipe",
+            "name": "Echo",
+            "meta": {},
+            "params": {},
+            "access_grants": [grant],
+        },
+    )
+    assert r.status_code == 200, r.text
+    ids = [m["id"] for m in (await guarded.get("/api/models", headers=USER)).json()["data"]]
+    assert ids == ["echo_pipe"]
+    assert (await chat(guarded, "echo_pipe", headers=USER)).status_code == 200
+    assert (await chat(guarded, "returns_pipe", headers=USER)).status_code == 400
+
+
+async def test_an_entry_without_a_grant_for_the_user_keeps_the_model_hidden(guarded):
+    grant = {"principal_type": "group", "principal_id": "other", "permission": "read"}
+    await guarded.post(
+        "/api/v1/models/create",
+        headers=ADMIN,
+        json={
+            "id": "echo_pipe",
+            "name": "Echo",
+            "meta": {},
+            "params": {},
+            "access_grants": [grant],
+        },
+    )
+    assert (await guarded.get("/api/models", headers=USER)).json() == {"data": []}
+    write_only = {"principal_type": "user", "principal_id": "u1", "permission": "write"}
+    await guarded.post(
+        "/api/v1/models/create",
+        headers=ADMIN,
+        json={
+            "id": "echo_pipe",
+            "name": "E",
+            "meta": {},
+            "params": {},
+            "access_grants": [write_only],
+        },
+    )
+    assert (await guarded.get("/api/models", headers=USER)).json() == {"data": []}
+
+
+async def test_users_cannot_create_model_entries(guarded):
+    r = await guarded.post("/api/v1/models/create", headers=USER, json={"id": "echo_pipe"})
+    assert r.status_code == 401
+
+
+async def test_the_bypass_flag_and_the_admin_bypass(tmp_path, monkeypatch):
+    monkeypatch.setenv("BYPASS_MODEL_ACCESS_CONTROL", "true")
+    open_host = _client(_config(tmp_path))
+    assert len((await open_host.get("/api/models", headers=USER)).json()["data"]) == 6
+    monkeypatch.setenv("BYPASS_MODEL_ACCESS_CONTROL", "false")
+    strict = _client(_config(tmp_path, bypass_admin_access_control=False))
+    # Admins without their bypass: still see models that have no entry (unconfigured).
+    assert len((await strict.get("/api/models", headers=ADMIN)).json()["data"]) == 6
 
 
 async def chat(

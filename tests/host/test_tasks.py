@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from simulator.host.tasks import UnknownTaskError, parse_task_output, render_history
+from simulator.host.task_prompts import replace_messages
+from simulator.host.tasks import UnknownTaskError, parse_task_output
 
 CHAT = [
     {"role": "user", "content": "What's the weather in Oslo?"},
@@ -43,11 +44,15 @@ async def test_the_pipe_receives_a_one_message_non_streaming_body(make_host):
     t = await make_host("reserved_args_pipe").task("title", messages=CHAT, chat_id="c9")
     seen = json.loads(t.response["choices"][0]["message"]["content"])
     body = seen["body"]
-    assert set(body) == {"model", "messages", "stream"} and body["stream"] is False
+    assert set(body) == {"model", "messages", "stream", "max_tokens"} and body["stream"] is False
+    assert body["max_tokens"] == 1000  # Open WebUI's title limit when the model sets none
     [prompt] = body["messages"]
     assert prompt["role"] == "user"
-    assert "USER: What's the weather in Oslo?" in prompt["content"]
-    assert '"title"' in prompt["content"]
+    assert prompt["content"].startswith("### Task:\nGenerate a concise title summarizing")
+    assert prompt["content"].endswith(
+        "<chat_history>\nUSER: What's the weather in Oslo?\n"
+        "ASSISTANT: Cold and clear.\n</chat_history>"
+    )
     task, task_body = seen["task"]
     assert task == "title_generation"
     assert task_body == {"model": "reserved_args_pipe", "messages": CHAT, "chat_id": "c9"}
@@ -74,10 +79,30 @@ def test_unknown_task_names_are_rejected():
 
 def test_history_rendering_takes_the_last_n_messages_and_flattens_parts():
     msgs = [*CHAT, {"role": "user", "content": [{"type": "text", "text": "and Bergen?"}]}]
-    assert render_history(msgs, 2) == "ASSISTANT: Cold and clear.\nUSER: and Bergen?"
+    assert (
+        replace_messages("{{MESSAGES:END:2}}", msgs)
+        == "ASSISTANT: Cold and clear.\nUSER: and Bergen?"
+    )
 
 
 def test_parse_accepts_a_plain_string_answer():
     assert parse_task_output("tags", 'x {"tags": ["a"]} y', CHAT).value == ["a"]
     result = parse_task_output("title", {"choices": []}, CHAT)
     assert result.value == CHAT[0]["content"] and result.error
+
+
+@pytest.mark.parametrize(
+    ("task", "limit", "opening"),
+    [
+        ("title", 1000, "### Task:\nGenerate a concise title"),
+        ("tags", None, "### Task:\nGenerate 1-3 broad tags"),
+        ("follow_up", None, "### Task:\nPredict 3-5 useful messages"),
+        ("queries", None, "### Task:\nAnalyze the chat history to determine"),
+    ],
+)
+async def test_each_task_type_gets_open_webuis_prompt_and_limit(make_host, task, limit, opening):
+    t = await make_host("reserved_args_pipe").task(task, messages=CHAT)
+    body = json.loads(t.response["choices"][0]["message"]["content"])["body"]
+    assert body.get("max_tokens") == limit
+    assert body["messages"][0]["content"].startswith(opening)
+    assert "{{" not in body["messages"][0]["content"]  # every variable rendered

@@ -12,6 +12,11 @@ from tests.openwebui.conftest import PIPES
 pytestmark = pytest.mark.openwebui
 
 ASK = [{"role": "user", "content": "why is the sky blue"}]
+HISTORY = [
+    {"role": "user", "content": "why is the sky blue"},
+    {"role": "assistant", "content": "Rayleigh scattering."},
+    {"role": "user", "content": "and sunsets?"},
+]
 UPSTREAM_VALVES = {"BASE_URL": "{upstream}", "API_KEY": "sk-or-v1-differential"}
 SCRIPT = {
     "script": {
@@ -45,6 +50,13 @@ CONVERSATIONS = [
     Conversation("dict_nonstream", PIPES / "dict_pipe.py", ASK, stream=False),
     Conversation("dict_stream", PIPES / "dict_pipe.py", ASK),
     Conversation("title_task", PIPES / "task_pipe.py", ASK, task="title"),
+    # What a task sends the pipe: Open WebUI's own prompt template and max_tokens (title 1000,
+    # queries none). Tags and follow-ups are switched off in the live instance (they would run
+    # on the UI path of every other case); their templates come from the same source.
+    *(
+        Conversation(f"{task}_task_body", PIPES / "task_echo_pipe.py", HISTORY, task=task)
+        for task in ("title", "queries")
+    ),
     Conversation(
         "user_valves", PIPES / "user_valves_pipe.py", ASK, user_valves={"NICKNAME": "bob"}
     ),
