@@ -126,11 +126,17 @@ class Timeline:
 class EventRecorder:
     """The `__event_emitter__`: an async callable that records every event in order."""
 
-    def __init__(self, timeline: Timeline) -> None:
+    def __init__(
+        self, timeline: Timeline, publish: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
         self.timeline = timeline
+        self._publish = publish  # also hand each event to HTTP subscribers (events_hub.py)
 
     async def __call__(self, event: dict[str, Any]) -> None:
-        self.timeline.items.append(("event", _snapshot(event)))
+        snapshot = _snapshot(event)
+        self.timeline.items.append(("event", snapshot))
+        if self._publish is not None:
+            self._publish(snapshot)
 
 
 class EventCaller:

@@ -21,6 +21,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 
 from simulator.host import call as C
+from simulator.host.events_hub import EventHub
 from simulator.host.loader import LoadedFunction, default_function_id, load_function
 from simulator.host.models import list_models
 from simulator.host.output import (
@@ -70,6 +71,7 @@ class FakeHost:
         self.workspace_models = dict(workspace_models or {})
         self.default_user = default_user or C.HostUser()
         self.models_cache: dict[str, dict[str, Any]] = {}
+        self.event_hub: EventHub | None = None  # set by the HTTP server (GET /api/host/events)
         self.app_state = SimpleNamespace(
             MODELS=self.models_cache,
             FUNCTIONS={f.id: f.instance for f in self.functions.values()},
@@ -147,6 +149,21 @@ class FakeHost:
                 self.models_cache[wid]["info"] = {"id": wid, **row}
         return list(self.models_cache.values())
 
+    def _publisher(
+        self, user: C.HostUser, meta: dict[str, Any]
+    ) -> Callable[[dict[str, Any]], None] | None:
+        """Events to the user's HTTP subscribers, shaped like the real host's socket.io
+        `events` messages (an API chat has chat_id "" and message_id null)."""
+        hub = self.event_hub
+        if hub is None:
+            return None
+        chat_id, message_id = meta.get("chat_id") or "", meta.get("message_id") or None
+
+        def publish(event: dict[str, Any]) -> None:
+            hub.publish(user.id, {"chat_id": chat_id, "message_id": message_id, "data": event})
+
+        return publish
+
     async def resolve_model(self, model: str | None) -> dict[str, Any]:
         """The chat endpoint rebuilds the cache only when it is empty (a real gotcha)."""
         if not self.models_cache:
@@ -195,7 +212,7 @@ class FakeHost:
         meta.update(metadata or {})
         timeline = timeline or C.Timeline()
         has_channel = all(k in meta for k in ("session_id", "chat_id", "message_id"))
-        emitter = C.EventRecorder(timeline) if has_channel else None
+        emitter = C.EventRecorder(timeline, self._publisher(user, meta)) if has_channel else None
         caller = (
             C.EventCaller(event_call_answers, bool(meta.get("session_id"))) if has_channel else None
         )

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from simulator.host.access import ModelAccess, ModelEntry, normalize_grants
 from simulator.host.call import HostUser
+from simulator.host.events_hub import EventHub
 from simulator.host.host import FakeHost, ModelNotFoundError
 from simulator.host.jsoncodec import response_bytes
 from simulator.host.task_prompts import DISABLED_BY_DEFAULT
@@ -166,6 +167,7 @@ def _error(status: int, detail: str) -> JSONResponse:
 
 def create_app(config: HostConfig) -> Starlette:
     host = FakeHost()
+    hub = host.event_hub = EventHub()
     for spec in config.functions:
         host.add_function(spec.path, function_id=spec.function_id, name=spec.name)
     store = ValveStore(config.valves_path or tempfile.mktemp(suffix=".valves.json"))
@@ -198,6 +200,17 @@ def create_app(config: HostConfig) -> Starlette:
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": True})
+
+    async def events(request: Request) -> Response:
+        """The user's emitter events as server-sent events (see events_hub.py)."""
+        user = authed(request)
+        if user is None:
+            return _error(401, "Not authenticated")
+        return StreamingResponse(
+            hub.stream(user.id),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
 
     async def worker(request: Request) -> Response:
         return JSONResponse(
@@ -347,6 +360,7 @@ def create_app(config: HostConfig) -> Starlette:
     routes = [
         Route("/health", health),
         Route("/api/host/worker", worker),
+        Route("/api/host/events", events),
         Route("/api/models", models),
         Route("/api/v1/models/create", create_model, methods=["POST"]),
         Route("/api/chat/completions", chat, methods=["POST"]),

@@ -343,3 +343,28 @@ async def test_two_workers_each_with_its_own_pipe_instance(serve_host):
         for _ in range(6):
             v = await http.get("/api/v1/functions/id/instance_pipe/valves", headers=headers)
             assert v.json() == {"DELAY_MS": 0}
+
+
+async def test_emitter_events_reach_an_http_subscriber_like_socket_io(tmp_path):
+    """Status and source events of an API chat are published to the user's events stream,
+    shaped like Open WebUI's socket.io `events` messages (chat_id "" without a chat)."""
+    from simulator.host.events_client import HostEvents
+    from simulator.net import LoopbackServer
+
+    config = _config(tmp_path, bypass_model_access_control=True)
+    config.functions.append(FunctionSpec(str(HOST_PIPES / "events_pipe.py")))
+    with LoopbackServer(create_app(config)) as server:
+        async with HostEvents(server.url, "admin-token") as events:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                r = await chat(client, "events_pipe")
+                assert r.status_code == 200
+            seen = await events.wait_for(3)
+        async with HostEvents(server.url, "user-token") as others:
+            assert await others.wait_for(1, within=0.2) == []  # another user's stream
+    assert [m["data"]["type"] for m in seen[:3]] == ["status", "citation", "source"]
+    assert all(m["chat_id"] == "" and m["message_id"] is None for m in seen)
+    assert seen[0]["data"]["data"]["description"] == "Searching"
+
+
+async def test_the_events_stream_needs_a_token(client):
+    assert (await client.get("/api/host/events")).status_code == 401
