@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from simulator.openrouter.errors import SimHTTPError
+from simulator.openrouter.errors import SimHTTPError, unavailable
 from simulator.openrouter.script import estimate_tokens
 from simulator.openrouter.validation import ResponsesRequest
 
@@ -35,16 +35,13 @@ def payload_too_large(size: int, limit: int) -> SimHTTPError:
 
 
 def no_endpoints(model: str, what: str) -> SimHTTPError:
-    return SimHTTPError(
+    return unavailable(
         404,
         f"No endpoints found that support {what}.",
+        code="no_endpoints",
+        model=model,
+        docs_url="https://openrouter.ai/docs/guides/routing/provider-selection",
         error_type="not_found",
-        availability={
-            "code": "no_endpoints",
-            "retryable": False,
-            "requested_models": [model],
-            "docs_url": "https://openrouter.ai/docs/guides/routing/provider-selection",
-        },
     )
 
 

@@ -97,16 +97,30 @@ class SimHTTPError(Exception):
         return JSONResponse(self.body, status_code=self.status, headers=self.headers)
 
 
-def model_not_found(model: str) -> SimHTTPError:
+def unavailable(
+    status: int, message: str, *, code: str, model: str, docs_url: str, **envelope: Any
+) -> SimHTTPError:
+    """A refusal with `availability` (why the requested model cannot serve the request)."""
     return SimHTTPError(
-        400,
-        f"{model} is not a valid model ID",
-        error_type="invalid_request",
-        param="model",
+        status,
+        message,
         availability={
-            "code": "model_not_found",
+            "code": code,
             "retryable": False,
             "requested_models": [model],
-            "docs_url": "https://openrouter.ai/models",
+            "docs_url": docs_url,
         },
+        **envelope,
+    )
+
+
+def model_not_found(model: str) -> SimHTTPError:
+    return unavailable(
+        400,
+        f"{model} is not a valid model ID",
+        code="model_not_found",
+        model=model,
+        docs_url="https://openrouter.ai/models",
+        error_type="invalid_request",
+        param="model",
     )

@@ -11,17 +11,8 @@ import copy
 from typing import Any
 
 from simulator.openrouter import synth
+from simulator.openrouter.physics import DELTA_TYPES
 from simulator.openrouter.script import estimate_tokens
-
-DELTA_TYPES = frozenset(
-    {
-        "response.output_text.delta",
-        "response.reasoning_summary_text.delta",
-        "response.reasoning_text.delta",
-        "response.function_call_arguments.delta",
-        "response.refusal.delta",
-    }
-)
 
 
 def _usage_so_far(final: dict[str, Any] | None, produced: int) -> dict[str, Any] | None:

@@ -56,6 +56,11 @@ def guarded(tmp_path):
     return _client(_config(tmp_path, bypass_model_access_control=False, groups={"u1": ["g1"]}))
 
 
+async def _create_entry(client, *grants: dict, headers=ADMIN) -> httpx.Response:
+    body = {"id": "echo_pipe", "name": "Echo", "meta": {}, "params": {}, "access_grants": grants}
+    return await client.post("/api/v1/models/create", headers=headers, json=body)
+
+
 async def test_a_user_sees_no_model_without_an_entry_and_cannot_chat(guarded):
     assert (await guarded.get("/api/models", headers=USER)).json() == {"data": []}
     r = await chat(guarded, "echo_pipe", headers=USER)
@@ -122,8 +127,7 @@ async def test_an_entry_without_a_grant_for_the_user_keeps_the_model_hidden(guar
 
 
 async def test_users_cannot_create_model_entries(guarded):
-    r = await guarded.post("/api/v1/models/create", headers=USER, json={"id": "echo_pipe"})
-    assert r.status_code == 401
+    assert (await _create_entry(guarded, headers=USER)).status_code == 401
 
 
 async def test_the_bypass_flag_and_the_admin_bypass(tmp_path, monkeypatch):
