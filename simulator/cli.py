@@ -237,6 +237,12 @@ def serve_host_cmd(
     database_url: str = typer.Option(
         "", "--database-url", help="Database URL the workers share (Open WebUI's DATABASE_URL)."
     ),
+    bypass_model_access_control: bool = typer.Option(
+        False,
+        "--bypass-model-access-control",
+        envvar="BYPASS_MODEL_ACCESS_CONTROL",
+        help="Let every user see and use every model (Open WebUI's flag; off by default).",
+    ),
 ) -> None:
     """Run the fake Open WebUI host (/api/models, /api/chat/completions, tasks, valves)."""
     from simulator.host.cli_serve import run_serve_host
@@ -251,6 +257,7 @@ def serve_host_cmd(
         workers=workers,
         redis_url=redis,
         database_url=database_url,
+        bypass_model_access_control=bypass_model_access_control,
     )
 
 

@@ -21,6 +21,7 @@ def run_serve_host(
     workers: int,
     redis_url: str = "",
     database_url: str = "",
+    bypass_model_access_control: bool = False,
 ) -> None:
     if not functions:
         raise typer.BadParameter("give at least one --function FILE", param_hint="--function")
@@ -32,7 +33,11 @@ def run_serve_host(
         FunctionSpec(path=path, function_id=function_ids[i] if i < len(function_ids) else None)
         for i, path in enumerate(functions)
     ]
-    config = HostConfig(functions=specs, environment=_environment(redis_url, database_url))
+    config = HostConfig(
+        functions=specs,
+        environment=_environment(redis_url, database_url),
+        bypass_model_access_control=bypass_model_access_control,
+    )
     for spec in users:
         try:
             token, fields = parse_user(spec)

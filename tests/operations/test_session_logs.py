@@ -277,6 +277,7 @@ async def test_two_workers_write_archives_for_the_same_chat(
         json.dumps(valves),
         "--user",
         "tok=u9:user",
+        "--bypass-model-access-control",  # a plain user may chat with the pipe's models
     )
 
     body = {
