@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 SKIP_ENV = "ORSIM_SKIP_OPENWEBUI"
+STARTUP_TIMEOUT = 300  # seconds a live test may take, its share of the server start included
 PIPES = Path(__file__).resolve().parent / "pipes"
 _ids = itertools.count(1)
 
@@ -35,6 +36,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in live:
             item.add_marker(pytest.mark.skip(reason=reason))
         return
+    for item in live:
+        # Whichever test comes first also starts the session's Open WebUI (12 s when the
+        # machine is idle, over a minute when it is shared): the 60 s default would fail it
+        # and, with it, every test of the session.
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(STARTUP_TIMEOUT))
     from simulator.owui_live.install import ensure_installed, is_installed
 
     if not is_installed():
