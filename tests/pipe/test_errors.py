@@ -435,3 +435,26 @@ async def test_keepalives_forever_do_not_hang_the_stream(openrouter_sim):
     out = await run_pipe(p, chat_body("x"))
     assert_error_message(out.text, "stopped sending data")
     assert "only keep-alives" in out.text
+
+
+def _exploding_pipe() -> Pipe:
+    """An upstream transport that fails with an exception no layer expects (a bug stand-in):
+    the catalog answers, every `/responses` call raises `RuntimeError`."""
+    from tests.pipe.helpers import CATALOG
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json=CATALOG)
+        raise RuntimeError("transport exploded")
+
+    pipe = Pipe(transport=httpx.MockTransport(handler))
+    pipe.valves = Pipe.Valves(BASE_URL="http://upstream.test/api/v1", API_KEY="sk-or-test")
+    return pipe
+
+
+async def test_unexpected_errors_end_non_streaming_chats_with_a_message_and_tasks_empty():
+    body = chat_body("x", stream=False)
+    text = await _exploding_pipe().pipe(body=body, __user__=user(), __metadata__=metadata())
+    assert_error_message(text, "Unexpected error in the pipe")
+    task = await _exploding_pipe().pipe(body=body, __user__=user(), __task__="title_generation")
+    assert task == ""
