@@ -219,11 +219,17 @@ class ResponsesClient:
                         observer.chunk(chunk)
                     batch: list[AnyEvent] = []
                     done = False
+                    corrupt: EventDecodeError | None = None
                     for message in decoder.feed(chunk):
                         if message.data == "[DONE]":
                             done = True
                             break
-                        event = decode_event(message.data)
+                        try:
+                            event = decode_event(message.data)
+                        except EventDecodeError as exc:
+                            # The events before it in this read still go out first.
+                            corrupt = exc
+                            break
                         if event.type in TERMINAL_EVENTS:
                             terminal = True
                         elif isinstance(event, ErrorEvent):
@@ -237,7 +243,9 @@ class ResponsesClient:
                             shown = True
                             raw.hold()
                         yield batch
-                    elif time.monotonic() - last_event > stall_limit:
+                    if corrupt is not None:
+                        raise corrupt
+                    if not batch and time.monotonic() - last_event > stall_limit:
                         # Keep-alive comments only: alive, but not answering. End it.
                         raise PipeError(
                             ErrorKind.READ_TIMEOUT,

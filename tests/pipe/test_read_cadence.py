@@ -103,3 +103,15 @@ async def test_the_streaming_call_honours_the_proxy_environment(openrouter_sim, 
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     out = await run_pipe(make_pipe(openrouter_sim, MAX_RETRIES=0), chat_body("x"))
     assert out.text == "You said: x"
+
+
+async def test_text_read_together_with_a_corrupt_frame_is_shown_before_the_error():
+    from tests.pipe.helpers import GatedUpstream, gated_pipe, sse_frame, text_events
+
+    events = text_events(["Hello ", "there"])[:-1]  # no terminal event: the frame breaks first
+    one_read = b"".join(sse_frame(e) for e in events) + b'data: {"type":"response.out\n\n'
+    upstream = GatedUpstream([one_read])
+    out = await run_pipe(gated_pipe(upstream, MAX_RETRIES=1), chat_body("x"))
+    assert out.text.startswith("Hello there")  # not dropped with the corrupt frame
+    assert "could not read" in out.text and "invalid JSON" in out.text
+    assert upstream.requests == 1  # text was shown: no retry that would repeat it
