@@ -65,6 +65,7 @@ class UpstreamConfig:
 # A stream that sends only keep-alive comments for this many read timeouts is ended.
 STALL_FACTOR = 2
 DRAIN_MAX_BYTES = 65536
+HOLD_MIN_READ_TIMEOUT = 3.0
 DRAIN_MAX_SECONDS = 2.0
 
 
@@ -212,6 +213,9 @@ class ResponsesClient:
                     raise error_from_http(raw.status, error_body, raw.headers)
                 decoder = SSEDecoder()
                 shown = False
+                # A held socket is not read, so its read timeout may run out while data waits
+                # in the kernel: hold only when the timeout is well above any window (1 s).
+                hold = self._config.read_timeout >= HOLD_MIN_READ_TIMEOUT
                 stall_limit = STALL_FACTOR * self._config.read_timeout
                 last_event = time.monotonic()
                 while chunk := await raw.read_buffered():
@@ -237,7 +241,7 @@ class ResponsesClient:
                         batch.append(event)
                     if batch:
                         last_event = time.monotonic()
-                        if shown or any(isinstance(e, DeltaEvent) for e in batch):
+                        if hold and (shown or any(isinstance(e, DeltaEvent) for e in batch)):
                             # Text is out: from now on the pump reads once per coalescing
                             # window, so let the kernel collect the window's events.
                             shown = True

@@ -115,3 +115,13 @@ async def test_text_read_together_with_a_corrupt_frame_is_shown_before_the_error
     assert out.text.startswith("Hello there")  # not dropped with the corrupt frame
     assert "could not read" in out.text and "invalid JSON" in out.text
     assert upstream.requests == 1  # text was shown: no retry that would repeat it
+
+
+async def test_a_window_longer_than_the_read_timeout_is_no_read_timeout(openrouter_sim):
+    words = [f"w{n} " for n in range(120)]
+    openrouter_sim.enqueue({"script": {"text": "".join(words), "chunk_words": 1}, "tps": 100})
+    pipe = make_pipe(
+        openrouter_sim, STREAM_COALESCE_MS=1000, READ_TIMEOUT_SECONDS=0.5, MAX_RETRIES=0
+    )
+    out = await run_pipe(pipe, chat_body("x"))
+    assert out.text == "".join(words)  # data kept arriving: never idle for 0.5 s
