@@ -18,13 +18,16 @@ from .fleet import Fleet, resolve_redis_url, settings_fingerprint
 from .holds import UpstreamGate, key_id
 from .leases import BudgetedAdmission
 from .logs import RequestContext, get_logger, new_request_id, request_scope
+from .history import load_replay
 from .model_info import CatalogSnapshot, ModelInfo, sub_id_to_slug
 from .operations import RequestRecords
 from .orchestrator import ChatRun, RunPolicy
+from .persist import PersistPolicy, TurnRecorder
 from .runtime import get_runtime
 from .secret_valve import SealError, seal
 from .settings import default_base_url, merge_valves, resolve_api_key
 from .storage.writebehind import WriteBehindPolicy
+from .storage.vault import ArtifactVault
 from .toolloop import ToolSession
 from .tools import ToolExecutor, ToolPolicy, ToolRegistry
 from .translate import Identity, TranslateOptions, TranslationError, build_request
@@ -35,6 +38,7 @@ SummaryMode = Literal["auto", "concise", "detailed", "disabled"]
 ModelFilter = Literal["all", "only", "exclude"]
 ToolMode = Literal["pipe", "open_webui"]
 LogLevel = Literal["INHERIT", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+Retention = Literal["disabled", "next_reply", "conversation"]
 
 
 def _str(value: Any) -> str:
@@ -284,6 +288,42 @@ class Pipe:
             description="Store one row per request (user, model, tokens, cost, latency, outcome) for `orsim usage`.",
         )
 
+        REASONING_RETENTION: Retention = Field(
+            default="conversation",
+            description="Keep the model's reasoning for later turns: 'conversation' (until retention), 'next_reply' (deleted once replayed), 'disabled'.",
+        )
+        PERSIST_TOOL_RESULTS: bool = Field(
+            default=True,
+            description="Keep tool calls and their results so later turns still know what the tools returned.",
+        )
+        TOOL_OUTPUT_RETENTION_TURNS: int = Field(
+            default=10,
+            ge=0,
+            le=1000,
+            description="Tool results older than this many turns are shortened to head and tail when replayed (0: never).",
+        )
+        ARTIFACT_DATABASE_URL: str = Field(
+            default="",
+            description="Database for stored reasoning/tool results; empty: Open WebUI's own database (outside Open WebUI: SQLite in DATA_DIR).",
+        )
+        ARTIFACT_ENCRYPTION_KEY: str = Field(
+            default="",
+            description="Secret that encrypts stored reasoning/tool results; empty: derived from WEBUI_SECRET_KEY.",
+        )
+        ARTIFACT_PREVIOUS_KEYS: str = Field(
+            default="",
+            description="Earlier ARTIFACT_ENCRYPTION_KEY values (comma-separated) whose rows stay readable.",
+        )
+        ARTIFACT_RETENTION_DAYS: int = Field(
+            default=90,
+            ge=1,
+            le=3650,
+            description="Stored items unused for this many days are deleted.",
+        )
+        ARTIFACT_CLEANUP_INTERVAL_HOURS: float = Field(
+            default=6.0, ge=0.1, le=168, description="How often each worker runs that cleanup."
+        )
+
         @field_validator("API_KEY")
         @classmethod
         def _seal_api_key(cls, value: str) -> str:
@@ -302,6 +342,10 @@ class Pipe:
         )
         SHOW_FINAL_USAGE_STATUS: bool | None = Field(
             default=None, description="Show the final usage line (empty: default)."
+        )
+        PERSIST_TOOL_RESULTS: bool | None = Field(
+            default=None,
+            description="Keep your tool results for later turns (empty: the administrator's default).",
         )
 
     def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -434,10 +478,18 @@ class Pipe:
         )
         model_ref = _str(body.get("model"))
         tools = None if task else self._tool_session(valves, body, __tools__, runtime)
+        recorder = None if task else self._recorder(valves, ctx, runtime)
 
         async def prepare() -> tuple[ResponsesClient, ResponsesRequest]:
             return await self._prepare(
-                body, metadata, valves, ctx, streaming=streaming, task=task, tools=tools
+                body,
+                metadata,
+                valves,
+                ctx,
+                streaming=streaming,
+                task=task,
+                tools=tools,
+                recorder=recorder,
             )
 
         run = ChatRun(
@@ -458,6 +510,7 @@ class Pipe:
             emitter=None if task else records.emitter(__event_emitter__),
             tools=tools,
             gate=self._gate(valves, fleet),
+            recorder=recorder,
         )
         with request_scope(ctx):
             get_logger().debug("request for %s (stream=%s task=%s)", model_ref, streaming, __task__)
@@ -489,6 +542,28 @@ class Pipe:
         )
         executor = ToolExecutor(registry, policy, runtime.tool_slots)
         return ToolSession(registry, executor, valves.MAX_FUNCTION_CALL_LOOPS)
+
+    def _recorder(self, valves: Any, ctx: RequestContext, runtime: Any) -> TurnRecorder:
+        """What this request saves for later turns (and what it replayed); with Redis shared
+        by the workers, its writes go through the write-behind queue."""
+        policy = PersistPolicy(
+            reasoning=valves.REASONING_RETENTION,
+            tool_results=valves.PERSIST_TOOL_RESULTS,
+            retention_days=valves.ARTIFACT_RETENTION_DAYS,
+            cleanup_interval_hours=valves.ARTIFACT_CLEANUP_INTERVAL_HOURS,
+        )
+
+        write_behind = self._write_behind()
+
+        def vault() -> ArtifactVault:
+            return runtime.vault(  # type: ignore[no-any-return]
+                valves.ARTIFACT_DATABASE_URL,
+                valves.ARTIFACT_ENCRYPTION_KEY,
+                valves.ARTIFACT_PREVIOUS_KEYS,
+                write_behind,
+            )
+
+        return TurnRecorder(ctx=ctx, policy=policy, vault_factory=vault)
 
     @staticmethod
     def _sub_id(body: dict[str, Any], metadata: dict[str, Any]) -> str:
@@ -532,6 +607,7 @@ class Pipe:
         streaming: bool,
         task: bool,
         tools: ToolSession | None = None,
+        recorder: TurnRecorder | None = None,
     ) -> tuple[ResponsesClient, ResponsesRequest]:
         try:
             api_key = resolve_api_key(valves.API_KEY)
@@ -568,6 +644,7 @@ class Pipe:
             send_chat_id=valves.SEND_CHAT_ID,
             send_message_id=valves.SEND_MESSAGE_ID,
             tools=self._offered_tools(valves, body, tools),
+            tool_output_turns=valves.TOOL_OUTPUT_RETENTION_TURNS,
         )
         who = Identity(
             user_id=ctx.user_id,
@@ -575,8 +652,16 @@ class Pipe:
             chat_id=ctx.chat_id,
             message_id=ctx.message_id,
         )
+        replay = None
+        if recorder is not None:
+            replay = await load_replay(
+                recorder.vault_factory, ctx.user_id, body.get("messages"), slug
+            )
+            recorder.model_slug, recorder.replay = slug, replay
+            if replay is not None:
+                recorder.notices.extend(replay.notices)
         try:
-            request = build_request(body, slug, model, options, who)
+            request = build_request(body, slug, model, options, who, replay)
         except (TranslationError, ValueError) as exc:
             raise PipeError(
                 ErrorKind.BAD_REQUEST,

@@ -20,6 +20,7 @@ from .coalesce import REASONING, TEXT, DeltaCoalescer
 from .errors import ErrorKind, PipeError, SupportContacts, new_error_id, render_error
 from .holds import UpstreamGate
 from .logs import RequestContext, bind_request, get_logger, request_scope
+from .persist import TurnRecorder
 from .pump import StreamPump
 from .report import ChunkFactory, add_usage, final_status_line
 from .stream import ResponseAccumulator, RunOutcome, status_event
@@ -70,9 +71,11 @@ class ChatRun:
         emitter: Emitter | None,
         tools: ToolSession | None = None,
         gate: UpstreamGate | None = None,
+        recorder: TurnRecorder | None = None,
     ) -> None:
         self.ctx = ctx
         self._gate = gate  # cool-down windows shared by the workers
+        self._recorder = recorder
         self.policy = policy
         self._prepare = prepare
         self._admission = admission
@@ -176,10 +179,14 @@ class ChatRun:
         with request_scope(self.ctx):
             try:
                 client, request = await self._prepare()
+                await self._emit_notices()
                 async with self._admission.slot():
                     async for chunk in self._rounds(client, request):
                         yield chunk
                         bind_request(self.ctx)
+                markers = await self._save_history()
+                if markers:
+                    yield self._chunks.text(markers)
                 outcome = self.last_outcome or RunOutcome()
                 await self._final_status(outcome)
                 reason = "length" if outcome.incomplete_reason == "max_output_tokens" else "stop"
@@ -208,22 +215,48 @@ class ChatRun:
         """Upstream calls until the model stops calling tools (the tool loop)."""
         rounds = 0
         while True:
+            if self._recorder is not None:
+                self._recorder.begin_round()
             async for chunk in self._turn(client, request):
                 yield chunk
             outcome = self.last_outcome or RunOutcome()
             calls = outcome.function_calls
             if not calls or self._tools is None:
+                self._record(outcome, [])
                 return
             if self._tools.passthrough:  # Open WebUI runs them and calls the pipe again
                 self._handed_calls = True
+                self._record(outcome, None)
+                markers = await self._save_history()  # before the calls leave the stream
+                if markers:
+                    yield self._chunks.text(markers)
                 yield self._chunks.tool_calls(chat_tool_calls(calls))
                 return
             if rounds >= self._tools.max_rounds:
                 yield self._limit_chunk(calls, self._tools.max_rounds)
                 return
             rounds += 1
-            request = next_request(request, outcome, await self._run_tools(calls))
+            results = await self._run_tools(calls)
+            self._record(outcome, results)
+            request = next_request(request, outcome, results)
             self._new_paragraph = self._text_shown
+
+    def _record(self, outcome: RunOutcome, results: list[ToolResult] | None) -> None:
+        if self._recorder is not None:
+            self._recorder.end_round(outcome, results)
+
+    async def _save_history(self) -> str:
+        """Commit the turn's artifacts after its last chunk; the markers to append (or "")."""
+        if self._recorder is None:
+            return ""
+        markers = await self._recorder.commit()
+        await self._emit_notices()
+        return markers
+
+    async def _emit_notices(self) -> None:
+        if self._recorder is not None:
+            for notice in self._recorder.take_notices():
+                await self.emit(status_event(notice, done=True, action="history"))
 
     async def _run_tools(self, calls: list[OutputItem]) -> list[ToolResult]:
         if self._tools is None or self._tools.executor is None:
@@ -316,6 +349,8 @@ class ChatRun:
                 if self._new_paragraph:
                     text, self._new_paragraph = "\n\n" + text, False
                 self._text_shown = True
+                if self._recorder is not None:
+                    self._recorder.text(text)
             out.append(
                 self._chunks.reasoning(text) if kind == REASONING else self._chunks.text(text)
             )

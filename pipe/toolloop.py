@@ -38,7 +38,7 @@ class ToolSession:
         return self.executor is None
 
 
-def _replayable_reasoning(item: OutputItem) -> bool:
+def replayable_reasoning(item: OutputItem) -> bool:
     """Reasoning can only be continued from its encrypted form (or a provider signature)."""
     extra = item.model_extra or {}
     return bool(extra.get("encrypted_content") or extra.get("signature"))
@@ -63,7 +63,7 @@ def replay_items(outcome: RunOutcome) -> list[InputItem]:
             seen_calls.add(item.call_id or "")
             items.append(_function_call_item(item))
         elif item.type == "reasoning":
-            if _replayable_reasoning(item):
+            if replayable_reasoning(item):
                 items.append(ReplayItem(**item.model_dump(exclude_none=True)))
         elif item.type == "message":
             if item.message_text():

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .history import Replay, assistant_items, message_text, trim_old_tool_outputs
 from .logs import get_logger
 from .model_info import ModelInfo
 from .wire import (
@@ -66,6 +67,8 @@ class TranslateOptions:
     send_message_id: bool = False
     # Tools to offer instead of the body's (the pipe's own tool loop: from `__tools__`).
     tools: tuple[FunctionTool, ...] | None = None
+    # Older tool outputs than this many user turns are cut to head and tail (0: never).
+    tool_output_turns: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,18 +81,6 @@ class Identity:
 
 class TranslationError(ValueError):
     """The body cannot be turned into a request (e.g. no messages)."""
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text") or "")
-            for p in content
-            if isinstance(p, dict) and p.get("type") in ("text", "input_text", "output_text")
-        )
-    return "" if content is None else str(content)
 
 
 def _user_parts(content: Any) -> list[InputPart]:
@@ -146,7 +137,7 @@ def _call_item_id(call_id: str) -> str:
     return "fc_" + re.sub(r"[^A-Za-z0-9_-]", "_", call_id)
 
 
-def messages_to_input(messages: Any) -> list[InputItem]:
+def messages_to_input(messages: Any, replay: Replay | None = None) -> list[InputItem]:
     if not isinstance(messages, list) or not messages:
         raise TranslationError("the request has no messages")
     items: list[InputItem] = []
@@ -156,15 +147,13 @@ def messages_to_input(messages: Any) -> list[InputItem]:
         role = msg.get("role")
         content = msg.get("content")
         if role in ("system", "developer"):
-            text = _text_of(content)
+            text = message_text(content)
             if text:
                 items.append(InputMessage(role=role, content=[InputText(text=text)]))
         elif role == "user":
             items.append(InputMessage(role="user", content=_user_parts(content)))
         elif role == "assistant":
-            text = _text_of(content)
-            if text:
-                items.append(InputMessage(role="assistant", content=text))
+            items.extend(assistant_items(message_text(content), replay))
             for call in msg.get("tool_calls") or []:
                 fn = call.get("function") if isinstance(call, dict) else None
                 if not isinstance(fn, dict) or not call.get("id") or not fn.get("name"):
@@ -186,7 +175,7 @@ def messages_to_input(messages: Any) -> list[InputItem]:
             if msg.get("tool_call_id"):
                 items.append(
                     FunctionCallOutputItem(
-                        call_id=str(msg["tool_call_id"]), output=_text_of(content)
+                        call_id=str(msg["tool_call_id"]), output=message_text(content)
                     )
                 )
     return _pair_calls(items)
@@ -324,16 +313,24 @@ def _number(name: str, value: Any) -> float | int | None:
 
 
 def build_request(
-    body: dict[str, Any], slug: str, model: ModelInfo | None, opts: TranslateOptions, who: Identity
+    body: dict[str, Any],
+    slug: str,
+    model: ModelInfo | None,
+    opts: TranslateOptions,
+    who: Identity,
+    replay: Replay | None = None,
 ) -> ResponsesRequest:
-    """The whole translation. `model` is the catalog entry (None when the catalog is unknown)."""
+    """The whole translation. `model` is the catalog entry (None when the catalog is unknown);
+    `replay` the stored artifacts the history's markers point at."""
 
     def supported(field: str) -> bool:
         return model is None or model.supports(field)
 
     fields: dict[str, Any] = {
         "model": slug,
-        "input": messages_to_input(body.get("messages")),
+        "input": trim_old_tool_outputs(
+            messages_to_input(body.get("messages"), replay), opts.tool_output_turns
+        ),
         "stream": opts.stream,
     }
     for name in _NUMERIC:

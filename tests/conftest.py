@@ -7,7 +7,9 @@ one server per session, reset (journal, queue, fault counters, config) before ev
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -43,3 +45,17 @@ def closed_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _pipe_data_dir() -> Iterator[str]:
+    """Pipes made by tests keep their artifact database and key file in a temp DATA_DIR,
+    never in the working directory (a test that cares sets its own)."""
+    with tempfile.TemporaryDirectory(prefix="orsim-data-") as path:
+        previous = os.environ.get("DATA_DIR")
+        os.environ["DATA_DIR"] = path
+        yield path
+        if previous is None:
+            os.environ.pop("DATA_DIR", None)
+        else:
+            os.environ["DATA_DIR"] = previous

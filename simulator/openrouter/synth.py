@@ -9,7 +9,6 @@ always yields byte-identical output (cassettes, scenarios and pipe tests rely on
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -26,6 +25,7 @@ from simulator.openrouter.script import (
     split_chunks,
     usage_of,
 )
+from simulator.openrouter.sealing import seal
 
 __all__ = [
     "DEFAULT_CREATED_AT",
@@ -142,9 +142,7 @@ class _Builder:
         else:
             final["summary"] = [{"type": "summary_text", "text": s.reasoning}]
         if s.encrypted_reasoning:
-            final["encrypted_content"] = (
-                "enc_" + hashlib.sha256(f"{s.seed}|{s.reasoning}".encode()).hexdigest()
-            )
+            final["encrypted_content"] = seal(item_id, s.reasoning or "")
         if s.reasoning_format:
             final["format"] = s.reasoning_format
         if s.reasoning_signature:

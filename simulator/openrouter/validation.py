@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from simulator.openrouter.errors import SimHTTPError
+from simulator.openrouter.sealing import check_reasoning_item
 
 _Str256 = Annotated[str, StringConstraints(max_length=256)]
 
@@ -281,6 +282,7 @@ def _validate_items(items: list[dict[str, Any]]) -> None:
         elif kind == "reasoning":
             if not isinstance(item.get("summary"), list):
                 raise _fail(f"{where}.summary: a list is required", f"{where}.summary")
+            check_reasoning_item(item, where)
         elif isinstance(kind, str) and (
             kind in PASSTHROUGH_ITEM_TYPES or kind.startswith("openrouter:")
         ):
