@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from ..logs import get_logger
 from ..owui import data_dir, owui_async_engine, owui_database_schema
@@ -99,8 +100,12 @@ def open_engine(target: DatabaseTarget) -> AsyncEngine:
         path = target.url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # No pool: every aiosqlite connection is a thread, and an idle pooled one would keep
+        # the process from exiting when nobody disposes the engine (a host shutting down).
         engine = create_async_engine(
-            target.url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+            target.url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            poolclass=NullPool,
         )
         if target.url.endswith(DEFAULT_SQLITE_NAME):
             _enable_sqlite_wal(engine)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import random
 import time
@@ -194,9 +195,13 @@ class ArtifactVault:
             moved += len(fresh)
 
     async def close(self) -> None:
-        """Stop a running cleanup (the database is closed by its owner)."""
-        if self._cleanup_task is not None and not self._cleanup_task.done():
-            self._cleanup_task.cancel()
+        """Stop a running cleanup and wait until it let go of its connection (the database
+        itself is closed by its owner)."""
+        task, self._cleanup_task = self._cleanup_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 def _brief(exc: BaseException) -> str:

@@ -364,9 +364,10 @@ class FakeHost:
             start = len(timeline.items)
             await self._collect(prepared, transcript, ui)
             round_items = timeline.items[start:]
+            calls, text = round_result(round_items, params)
+            transcript.round_texts.append(text)
             if not ui or any(kind == "failed" for kind, _ in round_items):
                 break
-            calls, text = round_result(round_items, params)
             if not calls:
                 break
             if round_no == max_tool_rounds:  # the UI path's iteration limit

@@ -23,6 +23,7 @@ class Transcript:
     - `timeline`: chunks and events interleaved in arrival order (what the reducer read).
     - `bodies`: the `body` the pipe received, one per round; `metadata`: its `__metadata__`.
     - `message`: the reduced message (content, reasoning, sources, statuses, usage, error).
+    - `round_texts`: the text each pipe call of the turn streamed (one per tool-loop round).
     """
 
     model: str
@@ -40,6 +41,7 @@ class Transcript:
     metadata: dict[str, Any] = field(default_factory=dict)
     message: ReducedMessage = field(default_factory=ReducedMessage)
     task: TaskResult | None = None
+    round_texts: list[str] = field(default_factory=list)  # UI tool loop: each round's text
 
     @property
     def body(self) -> dict[str, Any]:

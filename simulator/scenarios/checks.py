@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from simulator.scenarios.expect import find_item, get_path, subset_diff
@@ -10,6 +11,25 @@ from simulator.scenarios.model import Scenario, ToolCallExpectation, Turn
 
 if TYPE_CHECKING:
     from simulator.scenarios.runner import TurnOutcome
+
+
+# A replay marker line (docs/persistence.md): renders as nothing, so the visible text is the
+# content without these lines.
+MARKER_LINE = re.compile(r"^[ \t]*\[or:([A-Za-z0-9_-]{22})\]: #[ \t]*$", re.MULTILINE)
+
+
+def visible_text(content: str) -> str:
+    if "[or:" not in content:
+        return content
+    return MARKER_LINE.sub("", content).rstrip()
+
+
+def input_types(items: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for item in items:
+        kind = item.get("type", "message" if "role" in item else "?")
+        out.append(f"message:{item.get('role')}" if kind == "message" else kind)
+    return out
 
 
 def check_requests(turn: Turn, requests: list[dict[str, Any]]) -> list[str]:
@@ -39,6 +59,10 @@ def check_requests(turn: Turn, requests: list[dict[str, Any]]) -> list[str]:
         for unwanted in exp.input_lacks:
             if find_item(unwanted, items):
                 failures.append(f"{where}: input unexpectedly holds an item like {unwanted}")
+        if exp.input_types is not None and input_types(items) != exp.input_types:
+            failures.append(
+                f"{where}: input types {input_types(items)}, expected {exp.input_types}"
+            )
         for path in exp.absent:
             present, value = get_path(body, path)
             if present:
@@ -100,7 +124,8 @@ def check_turn(turn: Turn, outcome: TurnOutcome, scenario: Scenario) -> list[str
         return failures
     transcript = outcome.transcripts[0]
     msg = transcript.message
-    content = msg.content
+    markers = MARKER_LINE.findall(msg.content)
+    content = visible_text(msg.content)
     if turn.task and transcript.task is not None:
         content = str(transcript.task.value if transcript.task.value is not None else "")
     if exp.content is not None and content != exp.content:
@@ -141,6 +166,7 @@ def check_turn(turn: Turn, outcome: TurnOutcome, scenario: Scenario) -> list[str
         failures.append(
             f"expected {exp.upstream_calls} upstream calls, got {len(outcome.requests)}"
         )
+    failures += _check_store(exp, markers, outcome)
     if exp.passthrough_tool_calls is not None:
         handed = []
         for call in msg.tool_calls:
@@ -151,4 +177,16 @@ def check_turn(turn: Turn, outcome: TurnOutcome, scenario: Scenario) -> list[str
                 args = fn.get("arguments")
             handed.append((fn.get("name"), args))
         failures += _tool_calls_match("pass-through tool calls", exp.passthrough_tool_calls, handed)
+    return failures
+
+
+def _check_store(exp: Any, markers: list[str], outcome: TurnOutcome) -> list[str]:
+    failures = []
+    if exp.markers is not None and len(markers) != exp.markers:
+        failures.append(f"expected {exp.markers} replay markers, got {len(markers)}")
+    if exp.stored is not None and outcome.stored != exp.stored:
+        failures.append(f"stored rows per type: expected {exp.stored}, got {outcome.stored}")
+    for needle in exp.stored_lacks:
+        if any(needle.encode() in payload for payload in outcome.payloads):
+            failures.append(f"a stored payload holds {needle!r} in the clear")
     return failures

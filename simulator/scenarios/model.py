@@ -56,6 +56,9 @@ class RequestExpectation(_Strict):
     absent: list[str] = Field(default_factory=list)
     # Tool names that must be offered (a list of names), compared as a set.
     tool_names: list[str] | None = None
+    # The exact sequence of input item types; messages as "message:<role>" (e.g.
+    # ["message:user", "reasoning", "function_call", "function_call_output", ...]).
+    input_types: list[str] | None = None
 
 
 class UpstreamStep(_Strict):
@@ -103,12 +106,26 @@ class TurnExpectation(_Strict):
     upstream_calls: int | None = None
     # Pass-through mode: tool calls the pipe handed back to Open WebUI in the chat shape.
     passthrough_tool_calls: list[ToolCallExpectation] | None = None
+    # Replay markers (`[or:<id>]: #` lines) the answer must end with.
+    markers: int | None = None
+    # Rows per item type in the scenario's artifact store after the turn (all users).
+    stored: dict[str, int] | None = None
+    # Text that must not appear in any stored payload (they are encrypted).
+    stored_lacks: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _error_implies(self) -> TurnExpectation:
         if self.error_contains:
             self.no_error = False
         return self
+
+
+class UserSpec(_Strict):
+    id: str = "user-1"
+    name: str = "Ada"
+    email: str = "ada@example.com"
+    role: str = "user"
+    valves: dict[str, Any] = Field(default_factory=dict)
 
 
 class Turn(_Strict):
@@ -123,14 +140,14 @@ class Turn(_Strict):
     expect: TurnExpectation = Field(default_factory=TurnExpectation)
     # For concurrent turns: how many of the N runs must end in an error containing this text.
     expect_errors: dict[str, int] = Field(default_factory=dict)
-
-
-class UserSpec(_Strict):
-    id: str = "user-1"
-    name: str = "Ada"
-    email: str = "ada@example.com"
-    role: str = "user"
-    valves: dict[str, Any] = Field(default_factory=dict)
+    # Before this turn: continue in a clone of the chat (same history, new chat id), or in a
+    # branch keeping only the first N messages of the history.
+    clone: bool = False
+    branch_at: int | None = None
+    # Before this turn: replace the last assistant message's text (an edit in the UI).
+    edit_last_assistant: str | None = None
+    # This turn runs as another user with the same history (e.g. a pasted chat export).
+    as_user: UserSpec | None = None
 
 
 class Scenario(_Strict):

@@ -7,19 +7,25 @@ contract (the fake host) and the HTTP upstream (the simulator's response queue a
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import os
+import shutil
+import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from simulator.cassettes.format import load_cassette
-from simulator.host.call import HostUser
+from simulator.host.call import HostUser, new_id
+from simulator.host.chats import HostChat
 from simulator.host.host import FakeHost, ModelNotFoundError
 from simulator.host.transcript import Transcript
 from simulator.openrouter.server import SimServer
 from simulator.scenarios.checks import check_requests, check_turn
-from simulator.scenarios.model import Scenario, ToolDef, Turn, UpstreamStep
+from simulator.scenarios.model import Scenario, ToolDef, Turn, UpstreamStep, UserSpec
 
 FUNCTION_ID = "openrouter"
 
@@ -29,6 +35,35 @@ class TurnOutcome:
     transcripts: list[Transcript]
     requests: list[dict[str, Any]]
     tool_runs: list[Any]
+    stored: dict[str, int] = field(default_factory=dict)  # artifact rows per item type
+    payloads: list[bytes] = field(default_factory=list)  # every stored payload, as stored
+
+
+def _data_dir() -> str:
+    """Pipes keep their key file (and default database) in DATA_DIR: a temp one for the run
+    unless the caller chose one."""
+    if not os.environ.get("DATA_DIR"):
+        path = tempfile.mkdtemp(prefix="orsim-run-")
+        atexit.register(shutil.rmtree, path, True)
+        os.environ["DATA_DIR"] = path
+    return os.environ["DATA_DIR"]
+
+
+def read_store(path: Path) -> tuple[dict[str, int], list[bytes]]:
+    """Rows per item type and the raw payloads of a scenario's artifact database."""
+    if not path.exists():
+        return {}, []
+    with sqlite3.connect(path) as conn:
+        try:
+            rows = conn.execute(
+                "SELECT item_type, payload FROM openrouter_pipe_artifacts"
+            ).fetchall()
+        except sqlite3.OperationalError:  # no table yet: nothing stored
+            return {}, []
+    counts: dict[str, int] = {}
+    for kind, _ in rows:
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts, [bytes(p) for _, p in rows]
 
 
 @dataclass
@@ -127,20 +162,30 @@ class ScenarioRunner:
     def __init__(self, function_path: Path, sim: SimServer) -> None:
         self.function_path = function_path
         self.sim = sim
+        self.data_dir = Path(_data_dir())
+        self.store_path = self.data_dir / "scenario.db"
 
     async def run(self, scenario: Scenario) -> ScenarioResult:
         started = time.perf_counter()
         self.sim.reset()
         failures: list[str] = []
         upstream_calls = tool_calls = 0
+        # Each scenario starts with an empty artifact store of its own.
+        self.store_path = self.data_dir / f"scenario-{new_id()[:12]}.db"
         try:
             host, tools = self._host(scenario)
             model_id = await self._model_id(host, scenario.model)
-            history: list[dict[str, Any]] = []
+            chat = HostChat()
             if scenario.system:
-                history.append({"role": "system", "content": scenario.system})
+                chat.add_system(scenario.system)
             for number, turn in enumerate(scenario.turns, start=1):
-                outcome = await self._turn(host, scenario, turn, history, tools, model_id)
+                if turn.clone:
+                    chat = chat.clone()
+                if turn.branch_at is not None:
+                    chat = chat.branch(turn.branch_at)
+                if turn.edit_last_assistant is not None:
+                    chat.edit_last_assistant(turn.edit_last_assistant)
+                outcome = await self._turn(host, scenario, turn, chat, tools, model_id)
                 upstream_calls += len(outcome.requests)
                 tool_calls += len(outcome.tool_runs)
                 prefix = f"turn {number}: "
@@ -160,13 +205,13 @@ class ScenarioRunner:
         )
 
     def _host(self, scenario: Scenario) -> tuple[FakeHost, dict[str, ScriptedTool]]:
-        valves = {"BASE_URL": self.sim.base_url, "API_KEY": self.sim.api_key, **scenario.valves}
-        user = HostUser(
-            id=scenario.user.id,
-            name=scenario.user.name,
-            email=scenario.user.email,
-            role=scenario.user.role,
-        )
+        valves = {
+            "BASE_URL": self.sim.base_url,
+            "API_KEY": self.sim.api_key,
+            "ARTIFACT_DATABASE_URL": f"sqlite:///{self.store_path}",
+            **scenario.valves,
+        }
+        user = _host_user(scenario.user)
         host = FakeHost.from_file(
             self.function_path, function_id=FUNCTION_ID, valves=valves, default_user=user
         )
@@ -187,7 +232,7 @@ class ScenarioRunner:
         host: FakeHost,
         scenario: Scenario,
         turn: Turn,
-        history: list[dict[str, Any]],
+        chat: HostChat,
         tools: dict[str, ScriptedTool],
         model_id: str,
     ) -> TurnOutcome:
@@ -197,19 +242,25 @@ class ScenarioRunner:
         for _ in range(turn.concurrent):
             self.sim.enqueue(*(queue_spec(s, scenario) for s in turn.upstream))
         if turn.user is not None:
-            history.append({"role": "user", "content": turn.user})
+            chat.add_user(turn.user)
+        history = chat.history()
         model = await self._model_id(host, turn.model) if turn.model else model_id
         tool_entries = {n: t.entry() for n, t in tools.items()} or None
+        spec = turn.as_user or scenario.user
+        as_user = _host_user(spec)
 
         async def one_call() -> Transcript:
             try:
                 if turn.task:
-                    return await host.task(turn.task, messages=list(history), model=model)
+                    return await host.task(turn.task, messages=history, model=model, user=as_user)
                 return await host.chat(
-                    list(history),
+                    history,
                     model=model,
+                    user=as_user,
+                    chat_id=chat.chat_id,
+                    message_id=new_id(),
                     stream=turn.stream,
-                    user_valves=scenario.user.valves or None,
+                    user_valves=spec.valves or None,
                     tools=tool_entries,
                     features=turn.features or None,
                     extra_body=turn.body or None,
@@ -223,6 +274,11 @@ class ScenarioRunner:
         transcripts = list(await asyncio.gather(*(one_call() for _ in range(turn.concurrent))))
         requests = self.sim.requests_to("/responses")[before:]
         if turn.task is None and transcripts[0].message.content:
-            history.append({"role": "assistant", "content": transcripts[0].message.content})
+            chat.record(transcripts[0])
         tool_runs = [run for t in transcripts for run in t.tool_runs]
-        return TurnOutcome(transcripts, requests, tool_runs)
+        stored, payloads = read_store(self.store_path)
+        return TurnOutcome(transcripts, requests, tool_runs, stored, payloads)
+
+
+def _host_user(spec: UserSpec) -> HostUser:
+    return HostUser(id=spec.id, name=spec.name, email=spec.email, role=spec.role)

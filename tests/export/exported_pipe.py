@@ -25,9 +25,13 @@ def install_exported_pipe() -> types.ModuleType:
     module.__orsim_exported_source__ = source  # what source-reading tests parse instead
     module.__path__ = []  # importable as a package: `import pipe.errors` finds the alias below
     sys.modules["pipe"] = module
-    for path in PACKAGE_DIR.glob("*.py"):
-        if path.stem != "__init__":
-            sys.modules[f"pipe.{path.stem}"] = module
-            if not hasattr(module, path.stem):  # `import pipe.x; pipe.x.Name` works too
-                setattr(module, path.stem, module)
+    for path in PACKAGE_DIR.rglob("*.py"):
+        parts = path.relative_to(PACKAGE_DIR).with_suffix("").parts
+        if parts == ("__init__",):
+            continue
+        if parts[-1] == "__init__":  # a subpackage: `pipe.storage` stands in too
+            parts = parts[:-1]
+        sys.modules[".".join(("pipe", *parts))] = module
+        if not hasattr(module, parts[0]):  # `import pipe.x; pipe.x.Name` works too
+            setattr(module, parts[0], module)
     return module

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pipe import Pipe
+from pipe.markers import find_markers, strip_markers
 
 FUNCTION_ID = "openrouter"
 
@@ -85,8 +86,18 @@ class Collected:
         return out
 
     @property
-    def text(self) -> str:
+    def raw_text(self) -> str:
+        """Every content delta, replay markers included."""
         return "".join(self._deltas("content"))
+
+    @property
+    def text(self) -> str:
+        """The text a user sees: replay marker lines render as nothing."""
+        return strip_markers(self.raw_text)
+
+    @property
+    def markers(self) -> list[str]:
+        return find_markers(self.raw_text)
 
     @property
     def reasoning(self) -> str:

@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Any
 
+from pipe.markers import find_markers, strip_markers
 from tests.pipe.helpers import (
     Recorder,
     chat_body,
@@ -271,7 +272,7 @@ async def test_reasoning_is_replayed_paired_with_the_call_that_followed(openrout
     replay = second["input"][-3:]
     assert [i["type"] for i in replay] == ["reasoning", "function_call", "function_call_output"]
     reasoning = replay[0]
-    assert reasoning["encrypted_content"].startswith("enc_")
+    assert reasoning["encrypted_content"].startswith("orsim-enc-v1.")
     assert reasoning["format"] == "openai-responses-v1"  # every field, verbatim
     assert reasoning["summary"] == [{"type": "summary_text", "text": "I should look it up."}]
     assert replay[1]["call_id"] == "c_r" and replay[1]["id"].startswith("fc_")
@@ -382,7 +383,8 @@ async def test_non_streaming_chat_runs_the_loop_too(openrouter_sim):
         __metadata__={},
         __tools__=owui_tools(("get_weather", get_weather, CITY)),
     )
-    assert result == "Rainy in Oslo."
+    # The answer plus the markers of the stored call/output pair (invisible when rendered).
+    assert strip_markers(result) == "Rainy in Oslo." and len(find_markers(result)) == 2
     assert outputs_of(sent(openrouter_sim)) == {"c_ns": "rainy"}
 
 
