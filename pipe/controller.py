@@ -15,10 +15,10 @@ from pydantic import BaseModel, Field, field_validator
 from .catalog import ModelCatalog
 from .errors import DEFAULT_ERROR_TEMPLATE, ErrorKind, PipeError, SupportContacts
 from .fleet import Fleet, resolve_redis_url, settings_fingerprint
+from .history import load_replay
 from .holds import UpstreamGate, key_id
 from .leases import BudgetedAdmission
 from .logs import RequestContext, get_logger, new_request_id, request_scope
-from .history import load_replay
 from .model_info import CatalogSnapshot, ModelInfo, sub_id_to_slug
 from .operations import RequestRecords
 from .orchestrator import ChatRun, RunPolicy

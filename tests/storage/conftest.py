@@ -11,6 +11,15 @@ from pipe.storage.database import Database, choose_target
 from pipe.storage.vault import ArtifactVault
 
 
+@pytest.fixture(autouse=True)
+async def _close_pipe_runtime() -> AsyncIterator[None]:
+    """Each test's event loop gets its own runtime (HTTP clients, databases): close it."""
+    from pipe.runtime import close_runtimes
+
+    yield
+    await close_runtimes()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":

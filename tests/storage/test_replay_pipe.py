@@ -13,14 +13,8 @@ from pipe import Pipe
 from pipe.markers import find_markers
 from pipe.storage.database import Database, choose_target
 from pipe.storage.store import ArtifactStore
-from tests.pipe_helpers import (  # noqa: F401
-    Recorder,
-    _close_pipe_runtime,
-    metadata,
-    run_pipe,
-    user,
-)
-from tests.tool_helpers import CITY, call, owui_tools, script, sent
+from tests.pipe.helpers import Recorder, metadata, run_pipe, user
+from tests.pipe.tool_helpers import CITY, call, owui_tools, script, sent
 
 MODEL = "openrouter.openai.o4-mini"
 
@@ -65,7 +59,7 @@ async def first_turn(sim: Any, pipe: Pipe, **kwargs: Any) -> tuple[list[dict], s
     tool_turn(sim)
     messages = [{"role": "user", "content": "Weather in Paris?"}]
     out = await run_pipe(pipe, body(messages), Recorder(), __tools__=TOOLS, **kwargs)
-    return messages, out.text
+    return messages, out.raw_text
 
 
 def kinds(request: dict[str, Any]) -> list[str]:
@@ -126,7 +120,7 @@ async def test_reasoning_of_a_plain_turn_is_replayed_before_its_answer(openroute
     openrouter_sim.enqueue(script(text="Fine."))
     history = [
         {"role": "user", "content": "Hello"},
-        {"role": "assistant", "content": out.text},
+        {"role": "assistant", "content": out.raw_text},
         {"role": "user", "content": "How are you?"},
     ]
     await run_pipe(pipe, body(history), Recorder())
@@ -215,7 +209,7 @@ async def test_database_down_still_answers_and_says_history_not_saved(openrouter
     openrouter_sim.enqueue(script(reasoning="r", encrypted_reasoning=True, text="Answer."))
     rec = Recorder()
     out = await run_pipe(pipe, body([{"role": "user", "content": "Hi"}]), rec)
-    assert out.text == "Answer." and out.finish_reason == "stop"
+    assert out.raw_text == "Answer." and out.finish_reason == "stop"
     assert any(s.startswith("History not saved") for s in rec.statuses())
 
 
@@ -238,7 +232,7 @@ async def test_two_turns_of_one_chat_at_once_both_save_and_replay(openrouter_sim
             "function_call:",
             "function_call_output:",
         ]
-    assert all(len(find_markers(o.text)) == 1 for o in outs)
+    assert all(len(o.markers) == 1 for o in outs)
     assert (await store_rows(data_dir))["reasoning"] == 3
 
 
@@ -274,7 +268,7 @@ async def test_user_valve_turns_tool_results_off(openrouter_sim, data_dir):
 
 async def test_lost_reasoning_id_is_refused_by_the_fake_like_the_real_service(openrouter_sim):
     """Why replay keeps each reasoning item's id: the blob is bound to it."""
-    from tests.pipe_helpers import make_pipe
+    from tests.pipe.helpers import make_pipe
 
     openrouter_sim.enqueue(script(reasoning="r", encrypted_reasoning=True, text="x"))
     await run_pipe(make_pipe(openrouter_sim), body([{"role": "user", "content": "hi"}]))
@@ -358,7 +352,7 @@ async def test_database_dying_mid_turn_costs_the_history_not_the_answer(openrout
             "function_call:",
             "function_call_output:",
         ]
-        assert out.text == "Cloudy in Rome." and out.finish_reason == "stop"  # no markers
+        assert out.raw_text == "Cloudy in Rome." and out.finish_reason == "stop"  # no markers
         assert any(s.startswith("History not saved") for s in rec.statuses())
         pg.resume()
         openrouter_sim.enqueue(script(text="ok"))
