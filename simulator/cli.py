@@ -23,6 +23,12 @@ logs_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(logs_app, name="logs")
+store_app = typer.Typer(
+    help="The artifact store (reasoning and tool results kept between turns): stats, "
+    "cleanup, re-encryption after a key change.",
+    no_args_is_help=True,
+)
+app.add_typer(store_app, name="store")
 
 
 # Commands are registered below, one block per command.
@@ -53,6 +59,20 @@ def bench_writebehind_cmd(
     from simulator.bench.writebehind import cli_main
 
     raise typer.Exit(cli_main(turns, rows, workers, json_out))
+
+
+@bench_app.command("store")
+def bench_store_cmd(
+    turns: int = typer.Option(
+        200, "--turns", help="Turns (3 artifacts each) written per database."
+    ),
+    samples: int = typer.Option(40, "--samples", help="TTFT samples with and without replay."),
+    json_out: str = typer.Option(None, "--json", help="Also write the results as JSON here."),
+) -> None:
+    """Artifact writes/s, replay load p50/p99 and the TTFT a 50-turn replay adds (SQLite, PostgreSQL)."""
+    from simulator.bench.store import cli_main
+
+    raise typer.Exit(cli_main(turns, samples, json_out))
 
 
 @app.command("run")
@@ -481,6 +501,52 @@ def usage_cmd(
         )
     if not rows:
         typer.echo(f"no usage records since {since}")
+
+
+_STORE_DB_OPT = typer.Option(
+    None, "--db", help="Database URL (default: $DATABASE_URL, else $DATA_DIR/openrouter_pipe.db)."
+)
+_KEY_OPT = typer.Option("", "--key", help="ARTIFACT_ENCRYPTION_KEY (empty: WEBUI_SECRET_KEY).")
+_PREVIOUS_OPT = typer.Option("", "--previous-keys", help="ARTIFACT_PREVIOUS_KEYS.")
+
+
+@store_app.command("stats")
+def store_stats_cmd(
+    db: str = _STORE_DB_OPT, key: str = _KEY_OPT, previous_keys: str = _PREVIOUS_OPT
+) -> None:
+    """Rows per item type and per key id (ids only; no key material)."""
+    import asyncio
+    import json
+
+    from simulator.operations.artifacts import stats
+
+    typer.echo(json.dumps(asyncio.run(stats(db, key, previous_keys)), indent=2))
+
+
+@store_app.command("reencrypt")
+def store_reencrypt_cmd(
+    db: str = _STORE_DB_OPT, key: str = _KEY_OPT, previous_keys: str = _PREVIOUS_OPT
+) -> None:
+    """Re-seal every row under the current key (after rotating ARTIFACT_ENCRYPTION_KEY)."""
+    import asyncio
+
+    from simulator.operations.artifacts import reencrypt
+
+    moved, left = asyncio.run(reencrypt(db, key, previous_keys))
+    typer.echo(f"{moved} rows moved to the current key; {left} rows no listed key opens (kept)")
+
+
+@store_app.command("cleanup")
+def store_cleanup_cmd(
+    db: str = _STORE_DB_OPT,
+    days: int = typer.Option(90, "--days", help="Delete rows not replayed for this many days."),
+) -> None:
+    """Retention now (the pipe also runs it by itself, ARTIFACT_RETENTION_DAYS)."""
+    import asyncio
+
+    from simulator.operations.artifacts import cleanup
+
+    typer.echo(f"{asyncio.run(cleanup(db, days))} rows deleted")
 
 
 def main() -> None:

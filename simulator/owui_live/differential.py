@@ -35,6 +35,8 @@ TIMING_MASKS = (
     (re.compile(r"\b\d+(?:\.\d+)? ?tok/s\b"), "<rate>"),
     # A pipe's error messages carry a fresh random id per error, for support.
     (re.compile(r"(Error ID: `)[0-9a-f]{16}(`)"), r"\1<error-id>\2"),
+    # Replay markers name random artifact ids (docs/persistence.md).
+    (re.compile(r"\[or:[A-Za-z0-9_-]{22}\]: #"), "[or:<artifact-id>]: #"),
 )
 
 
