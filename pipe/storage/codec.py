@@ -24,6 +24,9 @@ ZSTD_LEVEL = 3
 MAX_PLAINTEXT_BYTES = 64 * 1024 * 1024  # a decompression bomb stops here
 
 
+IDENTITY_FIELDS = ("id", "user_id", "chat_id", "message_id", "model_id", "item_type")
+
+
 def new_artifact_id() -> str:
     """128 random bits, URL-safe (22 characters)."""
     return secrets.token_urlsafe(16)
@@ -95,12 +98,7 @@ class ArtifactCodec:
         aad = associated_data(artifact.user_id, artifact.chat_id, artifact.id, artifact.item_type)
         key_id, blob = self.keys.seal(plain, aad)
         return ArtifactRow(
-            id=artifact.id,
-            user_id=artifact.user_id,
-            chat_id=artifact.chat_id,
-            message_id=artifact.message_id,
-            model_id=artifact.model_id,
-            item_type=artifact.item_type,
+            **_identity(artifact),
             key_id=key_id,
             codec=codec,
             payload=blob,
@@ -127,12 +125,7 @@ class ArtifactCodec:
             raise ValueError(f"artifact {row.id}: payload has no item")
         offset = body.get("offset")
         return Artifact(
-            id=row.id,
-            user_id=row.user_id,
-            chat_id=row.chat_id,
-            message_id=row.message_id,
-            model_id=row.model_id,
-            item_type=row.item_type,
+            **_identity(row),
             item=body["item"],
             offset=offset if isinstance(offset, int) and offset >= 0 else 0,
             created_at=row.created_at,
@@ -142,3 +135,8 @@ class ArtifactCodec:
         """The same artifact sealed with the current key (key rotation)."""
         fresh = self.seal(self.open(row))
         return ArtifactRow(**{**fresh.as_values(), "last_used": row.last_used})
+
+
+def _identity(source: Artifact | ArtifactRow) -> dict[str, str]:
+    """Who and what an artifact is: the fields a row and its clear form share."""
+    return {name: getattr(source, name) for name in IDENTITY_FIELDS}

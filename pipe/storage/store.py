@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .codec import ArtifactRow
+from .codec import IDENTITY_FIELDS, ArtifactRow
 from .database import Database
 from .schema import artifacts_table
 
@@ -24,12 +24,7 @@ _COLUMNS = artifacts_table.c
 
 def _row(record: Any) -> ArtifactRow:
     return ArtifactRow(
-        id=record.id,
-        user_id=record.user_id,
-        chat_id=record.chat_id,
-        message_id=record.message_id,
-        model_id=record.model_id,
-        item_type=record.item_type,
+        **{name: str(getattr(record, name)) for name in IDENTITY_FIELDS},
         key_id=record.key_id,
         codec=int(record.codec),
         payload=bytes(record.payload),

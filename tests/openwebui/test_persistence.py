@@ -142,7 +142,9 @@ def owui_on_postgres(postgres_server):
     if reason:
         pytest.skip(reason)
     url = postgres_server.create_database("owui_persistence")
-    with OpenWebUI.start(env={"DATABASE_URL": url}) as instance:
+    # Open WebUI's venv has psycopg 3 only (no psycopg2): name the driver, as its docs advise.
+    owui_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    with OpenWebUI.start(env={"DATABASE_URL": owui_url}) as instance:
         instance.database_url = url
         yield instance
 

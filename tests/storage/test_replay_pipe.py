@@ -62,6 +62,11 @@ async def first_turn(sim: Any, pipe: Pipe, **kwargs: Any) -> tuple[list[dict], s
     return messages, out.raw_text
 
 
+def follow_up(messages: list[dict], answer: str, ask: str = "?") -> list[dict]:
+    """The next turn's history: the earlier messages, the answer as stored, a new question."""
+    return [*messages, {"role": "assistant", "content": answer}, {"role": "user", "content": ask}]
+
+
 def kinds(request: dict[str, Any]) -> list[str]:
     return [i.get("type", "message") + ":" + str(i.get("role", "")) for i in request["input"]]
 
@@ -85,11 +90,9 @@ async def test_second_turn_carries_reasoning_and_tool_pair_with_no_valves_set(
     reasoning_item = next(i for i in round2["input"] if i["type"] == "reasoning")
 
     openrouter_sim.enqueue(script(text="Tomorrow too."))
-    messages += [
-        {"role": "assistant", "content": answer},
-        {"role": "user", "content": "And tomorrow?"},
-    ]
-    await run_pipe(pipe, body(messages), Recorder(), __tools__=TOOLS)
+    await run_pipe(
+        pipe, body(follow_up(messages, answer, "And tomorrow?")), Recorder(), __tools__=TOOLS
+    )
     second = sent(openrouter_sim, -1)
     assert kinds(second) == [
         "message:user",
@@ -138,7 +141,7 @@ async def test_another_users_marker_loads_nothing_and_says_nothing(openrouter_si
     openrouter_sim.enqueue(script(text="ok"))
     rec = Recorder()
     mallory = {**user(), "id": "mallory"}
-    forged = [*messages, {"role": "assistant", "content": answer}, {"role": "user", "content": "?"}]
+    forged = follow_up(messages, answer)
     await run_pipe(pipe, body(forged), rec, __user__=mallory)
     assert kinds(sent(openrouter_sim)) == ["message:user", "message:assistant", "message:user"]
     assert not [s for s in rec.statuses() if "earlier" in s.lower()]
@@ -164,11 +167,7 @@ async def test_cloned_chat_of_the_same_user_still_replays(openrouter_sim, data_d
     messages, answer = await first_turn(openrouter_sim, pipe)
     openrouter_sim.enqueue(script(text="ok"))
     clone = metadata(chat_id="chat-clone", message_id="msg-9")
-    history = [
-        *messages,
-        {"role": "assistant", "content": answer},
-        {"role": "user", "content": "?"},
-    ]
+    history = follow_up(messages, answer)
     await run_pipe(pipe, body(history), Recorder(), __metadata__=clone)
     assert "reasoning:" in kinds(sent(openrouter_sim))
 
@@ -178,11 +177,7 @@ async def test_wrong_key_answers_without_history_and_says_why(openrouter_sim, da
     rotated = bare_pipe(openrouter_sim, ARTIFACT_ENCRYPTION_KEY="a-brand-new-key")
     # Switching to an explicit key keeps the WEBUI_SECRET_KEY rows readable...
     openrouter_sim.enqueue(script(text="ok"))
-    history = [
-        *messages,
-        {"role": "assistant", "content": answer},
-        {"role": "user", "content": "?"},
-    ]
+    history = follow_up(messages, answer)
     await run_pipe(rotated, body(history), Recorder())
     assert "reasoning:" in kinds(sent(openrouter_sim))
     # ...but a server whose secret changed cannot read them: it answers, and says why.
@@ -240,11 +235,7 @@ async def test_next_reply_reasoning_is_deleted_after_it_was_replayed(openrouter_
     pipe = bare_pipe(openrouter_sim, REASONING_RETENTION="next_reply")
     messages, answer = await first_turn(openrouter_sim, pipe)
     openrouter_sim.enqueue(script(text="ok"))
-    history = [
-        *messages,
-        {"role": "assistant", "content": answer},
-        {"role": "user", "content": "?"},
-    ]
+    history = follow_up(messages, answer)
     await run_pipe(pipe, body(history), Recorder())
     assert "reasoning:" in kinds(sent(openrouter_sim))
     assert await store_rows(data_dir) == {"function_call": 1, "function_call_output": 1}
@@ -305,11 +296,7 @@ async def test_second_turn_replays_from_postgresql(openrouter_sim, postgres_url)
     pipe = bare_pipe(openrouter_sim, ARTIFACT_DATABASE_URL=postgres_url)
     messages, answer = await first_turn(openrouter_sim, pipe)
     openrouter_sim.enqueue(script(text="ok"))
-    history = [
-        *messages,
-        {"role": "assistant", "content": answer},
-        {"role": "user", "content": "?"},
-    ]
+    history = follow_up(messages, answer)
     await run_pipe(pipe, body(history), Recorder())
     assert kinds(sent(openrouter_sim))[1:4] == [
         "reasoning:",
@@ -338,11 +325,7 @@ async def test_database_dying_mid_turn_costs_the_history_not_the_answer(openrout
             ),
             script(text="Cloudy in Rome."),
         )
-        history = [
-            *messages,
-            {"role": "assistant", "content": answer},
-            {"role": "user", "content": "And Rome?"},
-        ]
+        history = follow_up(messages, answer, "And Rome?")
         rec = Recorder()
         out = await run_pipe(
             pipe, body(history), rec, __tools__=owui_tools(("get_weather", stop_db, CITY))
