@@ -90,7 +90,7 @@ def test_reasoning_summary_then_text():
     ]
     assert t[8] == "response.output_item.done" and events[8]["item"]["type"] == "reasoning"
     item = events[8]["item"]
-    assert item["id"].startswith("rs_") and item["encrypted_content"].startswith("enc_")
+    assert item["id"].startswith("rs_") and item["encrypted_content"].startswith("orsim-enc-v1.")
     assert item["summary"] == [{"type": "summary_text", "text": "think hard"}]
     msg_added = events[9]
     assert msg_added["item"]["type"] == "message" and msg_added["output_index"] == 1

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
+from simulator.openrouter.sealing import seal
 from simulator.openrouter.state import SimConfig
 
 
@@ -165,6 +168,26 @@ def test_output_before_call_is_rejected(openrouter_sim):
     reject(openrouter_sim, {**OK, "input": items}, "call_1")
 
 
+@pytest.mark.parametrize(
+    ("blob", "message"),
+    [
+        (seal("rs_other", "r"), "did not match the target item id"),  # moved to another item
+        (seal("rs_1", "r")[:-3] + "abc", "could not be verified"),  # corrupted
+        ("gAAAAABfOreignBlobFromAnotherProvider", "could not be verified"),  # foreign
+    ],
+)
+def test_reasoning_blob_must_be_sealed_for_its_own_item(openrouter_sim, blob, message):
+    items = [
+        {"role": "user", "content": "hi"},
+        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": blob},
+    ]
+    r = post(openrouter_sim, {"model": "openai/gpt-4o", "input": items})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert message in error["message"]
+    assert json.loads(error["metadata"]["raw"])["error"]["code"] == "invalid_encrypted_content"
+
+
 def test_full_valid_history_is_accepted(openrouter_sim):
     items = [
         {"role": "system", "content": "sys"},
@@ -190,7 +213,7 @@ def test_full_valid_history_is_accepted(openrouter_sim):
             "type": "reasoning",
             "id": "rs_1",
             "summary": [],
-            "encrypted_content": "e",
+            "encrypted_content": seal("rs_1", "r"),
             "format": "unknown",
         },
         CALL,

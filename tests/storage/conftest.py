@@ -1,14 +1,19 @@
-"""The store suite runs twice: on a real SQLite file and on a real PostgreSQL server."""
+"""The store suite runs twice: on a real SQLite file and on a real PostgreSQL server.
+
+`pipe` is imported lazily here: under `pytest --pipe-impl=exported` this conftest loads before
+the exported file stands in for the package."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pipe.storage.codec import Artifact, new_artifact_id
-from pipe.storage.database import Database, choose_target
-from pipe.storage.vault import ArtifactVault
+if TYPE_CHECKING:
+    from pipe.storage.codec import Artifact
+    from pipe.storage.database import Database
+    from pipe.storage.vault import ArtifactVault
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +34,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
 
 @pytest.fixture
 async def database(store_url: str) -> AsyncIterator[Database]:
+    from pipe.storage.database import Database, choose_target
+
     db = Database(choose_target(store_url))
     yield db
     await db.dispose()
@@ -36,6 +43,8 @@ async def database(store_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def vault(database: Database) -> AsyncIterator[ArtifactVault]:
+    from pipe.storage.vault import ArtifactVault
+
     v = ArtifactVault(database, "current-secret", [], save_timeout=5.0, load_timeout=5.0)
     yield v
     await v.close()
@@ -49,6 +58,8 @@ def make_artifact(
     item_type: str | None = None,
     offset: int = 0,
 ) -> Artifact:
+    from pipe.storage.codec import Artifact, new_artifact_id
+
     item = item or {
         "type": "reasoning",
         "id": "rs_" + new_artifact_id(),
