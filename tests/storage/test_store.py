@@ -203,3 +203,37 @@ async def test_rows_for_the_cache_layer_round_trip_exactly(vault: ArtifactVault)
     await vault.store.write([row])
     got = (await vault.store.load("u1", [art.id]))[art.id]
     assert isinstance(got, ArtifactRow) and got == row
+
+
+async def test_locked_sqlite_gives_up_in_time_and_recovers(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "locked.db"
+    db = Database(choose_target(f"sqlite:///{path}"))
+    vault = ArtifactVault(db, "k", [], save_timeout=0.5)
+    await vault.save_turn([make_artifact()], user_id="u1")  # tables exist
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    try:
+        with pytest.raises(VaultUnavailable, match="did not answer in time"):
+            await vault.save_turn([make_artifact()], user_id="u1")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    await asyncio.sleep(0)
+    await vault.save_turn([make_artifact()], user_id="u1")  # the lock is gone: saved again
+    assert (await vault.store.counts())["reasoning"] >= 2
+    await db.dispose()
+
+
+async def test_breaker_stops_calling_a_dead_database(tmp_path):
+    from simulator.services.postgres import free_port
+
+    dead = Database(choose_target(f"postgresql://orsim@127.0.0.1:{free_port()}/none"))
+    vault = ArtifactVault(dead, "k", [], load_timeout=5)
+    for _ in range(3):
+        with pytest.raises(VaultUnavailable, match=r"unavailable|in time"):
+            await vault.load("u1", ["x" * 22])
+    with pytest.raises(VaultUnavailable, match="paused"):
+        await vault.load("u1", ["x" * 22])  # refused at once, the database is not called
+    await dead.dispose()
