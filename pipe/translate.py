@@ -5,7 +5,8 @@ Rules: system/developer/user/assistant messages become input items; assistant `t
 its output, or an output without its call, is dropped: OpenRouter rejects both); parameters are
 renamed to their Responses names and dropped when the model does not support them; only the
 fields of `ResponsesRequest` can leave (the outbound allowlist); metadata is cut to
-OpenRouter's limits.
+OpenRouter's limits. Assistant messages lose their replay markers, and the stored items the
+markers point at (`Replay`, loaded beforehand) are put back where they were produced.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -65,19 +65,8 @@ class ArtifactRow:
     last_used: int
 
     def as_values(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "user_id": self.user_id,
-            "chat_id": self.chat_id,
-            "message_id": self.message_id,
-            "model_id": self.model_id,
-            "item_type": self.item_type,
-            "key_id": self.key_id,
-            "codec": self.codec,
-            "payload": self.payload,
-            "created_at": self.created_at,
-            "last_used": self.last_used,
-        }
+        """The row as column values (the table's columns are these fields)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class ArtifactCodec:
