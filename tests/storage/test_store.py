@@ -220,8 +220,9 @@ async def test_locked_sqlite_gives_up_in_time_and_recovers(tmp_path):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    await asyncio.sleep(0)
-    await vault.save_turn([make_artifact()], user_id="u1")  # the lock is gone: saved again
+    # The lock is gone: saved again (the abandoned attempt may still be finishing: wait for it).
+    vault.save_timeout = 10.0
+    await vault.save_turn([make_artifact()], user_id="u1")
     assert (await vault.store.counts())["reasoning"] >= 2
     await db.dispose()
 
