@@ -26,8 +26,8 @@ from .persist import PersistPolicy, TurnRecorder
 from .runtime import get_runtime
 from .secret_valve import SealError, seal
 from .settings import default_base_url, merge_valves, resolve_api_key
-from .storage.writebehind import WriteBehindPolicy
 from .storage.vault import ArtifactVault
+from .storage.writebehind import WriteBehindPolicy
 from .toolloop import ToolSession
 from .tools import ToolExecutor, ToolPolicy, ToolRegistry
 from .translate import Identity, TranslateOptions, TranslationError, build_request
