@@ -9,6 +9,7 @@ always yields byte-identical output (cassettes, scenarios and pipe tests rely on
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
