@@ -2,23 +2,28 @@
 turned away at once. Limits can be changed while requests run (raising admits waiters now,
 lowering lets running requests finish and admits no one until the count is below the limit).
 A waiter that is cancelled leaves the queue; a runner that is cancelled frees its slot.
+
+A slot is a `SlotLease`: the upstream calls of a request run in tasks the lease holds, and the
+slot is freed only when the request is over AND every held task has ended, so an upstream call
+still closing after its consumer went away keeps counting against the limit until it is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import ErrorKind, PipeError
 
 
 class Admission(Protocol):
-    """What a request needs from admission: a slot held while it runs."""
+    """What a request needs from admission: a slot held while it runs (and while the upstream
+    calls its lease holds are still closing)."""
 
-    def slot(self) -> AbstractAsyncContextManager[None]: ...
+    def slot(self) -> AbstractAsyncContextManager[SlotLease]: ...
 
 
 class AdmissionController:
@@ -78,9 +83,58 @@ class AdmissionController:
         self._wake()
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self) -> AsyncIterator[SlotLease]:
         await self.acquire()
+        lease = SlotLease(self)
         try:
-            yield
+            yield lease
         finally:
-            self.release()
+            lease.end()
+
+
+class SlotLease:
+    """One admitted request's slot, released once the request ended and its tasks are done."""
+
+    def __init__(self, admission: AdmissionController) -> None:
+        self._admission = admission
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._ended = False
+        self._released = False
+        self._on_release: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._closers: set[asyncio.Task[None]] = set()
+
+    @property
+    def tasks(self) -> int:
+        return len(self._tasks)
+
+    def hold(self, task: asyncio.Future[Any]) -> None:
+        """Keep the slot until `task` is done (an upstream call the request started)."""
+        if task.done():
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Future[Any]) -> None:
+        self.drop(task)
+
+    def drop(self, task: asyncio.Future[Any]) -> None:
+        """`task` closed its upstream call (it may say so before it is quite done)."""
+        self._tasks.discard(task)
+        self._maybe_release()
+
+    def end(self) -> None:
+        self._ended = True
+        self._maybe_release()
+
+    def on_release(self, callback: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Also run `callback` when the slot is freed (e.g. give back a fleet-wide lease)."""
+        self._on_release.append(callback)
+
+    def _maybe_release(self) -> None:
+        if self._ended and not self._tasks and not self._released:
+            self._released = True
+            self._admission.release()
+            for callback in self._on_release:
+                task = asyncio.get_running_loop().create_task(callback())
+                self._closers.add(task)
+                task.add_done_callback(self._closers.discard)

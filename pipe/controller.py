@@ -12,9 +12,10 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, Field, field_validator
 
-from .catalog import ModelCatalog
 from .errors import DEFAULT_ERROR_TEMPLATE, ErrorKind, PipeError, SupportContacts
+from .fallback import FallbackClient, FallbackPolicy
 from .fleet import Fleet, resolve_redis_url, settings_fingerprint
+from .guards import GuardPolicy, RequestGuard
 from .history import load_replay
 from .holds import UpstreamGate, key_id
 from .leases import BudgetedAdmission
@@ -31,7 +32,8 @@ from .storage.writebehind import WriteBehindPolicy
 from .toolloop import ToolSession
 from .tools import ToolExecutor, ToolPolicy, ToolRegistry
 from .translate import Identity, TranslateOptions, TranslationError, build_request
-from .upstream import ResponsesClient, UpstreamConfig, attribution_headers
+from .upstream import ResponsesClient, UpstreamConfig, attribution_headers, catalog_timeout
+from .valve_checks import BaseUrlValve, HeaderTextValve, HeaderUrlValve
 from .wire import Effort, FunctionTool, ResponsesRequest, json_object
 
 SummaryMode = Literal["auto", "concise", "detailed", "disabled"]
@@ -39,24 +41,29 @@ ModelFilter = Literal["all", "only", "exclude"]
 ToolMode = Literal["pipe", "open_webui"]
 LogLevel = Literal["INHERIT", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 Retention = Literal["disabled", "next_reply", "conversation"]
+UNREACHABLE = (ErrorKind.CONNECT_TIMEOUT, ErrorKind.READ_TIMEOUT, ErrorKind.CONNECTION)
 
 
 def _str(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _key_or_empty(api_key_valve: str) -> str:
+    try:
+        return resolve_api_key(api_key_valve)
+    except SealError:
+        return ""
+
+
 def _known_keys(api_key_valve: str) -> tuple[str, ...]:
     """The request's API key in every form it may appear in, for redaction."""
-    try:
-        key = resolve_api_key(api_key_valve)
-    except SealError:
-        key = ""
+    key = _key_or_empty(api_key_valve)
     return tuple(k for k in {key, api_key_valve.strip()} if k)
 
 
 class Pipe:
     class Valves(BaseModel):
-        BASE_URL: str = Field(
+        BASE_URL: BaseUrlValve = Field(
             default_factory=default_base_url,
             description="OpenRouter API base URL (env OPENROUTER_API_BASE_URL).",
         )
@@ -76,7 +83,7 @@ class Pipe:
             default="all", description="all / only models with tool calling / exclude them."
         )
         MODEL_CATALOG_REFRESH_SECONDS: int = Field(
-            default=3600, ge=60, description="How long the model catalog is cached."
+            default=3600, ge=60, le=604800, description="How long the model catalog is cached."
         )
         REASONING_EFFORT: Effort = Field(
             default="medium",
@@ -103,11 +110,17 @@ class Pipe:
             description="Requests allowed to wait for a slot; beyond it users get a 'busy' message at once.",
         )
         CONNECT_TIMEOUT_SECONDS: float = Field(
-            default=10.0, gt=0, description="Connect timeout to OpenRouter."
+            default=10.0,
+            gt=0,
+            le=300,
+            allow_inf_nan=False,
+            description="Connect timeout to OpenRouter (also bounds the model list request).",
         )
         READ_TIMEOUT_SECONDS: float = Field(
             default=300.0,
             gt=0,
+            le=3600,
+            allow_inf_nan=False,
             description="Longest silence allowed between two reads of an answer.",
         )
         MAX_RETRIES: int = Field(
@@ -119,12 +132,40 @@ class Pipe:
         RETRY_BACKOFF_SECONDS: float = Field(
             default=0.5,
             ge=0,
+            le=60,
+            allow_inf_nan=False,
             description="First retry delay; doubles per retry (Retry-After wins).",
         )
         RETRY_MAX_WAIT_SECONDS: float = Field(
             default=30.0,
             ge=0,
+            le=3600,
+            allow_inf_nan=False,
             description="Longest wait before a retry; a longer Retry-After shows the error instead.",
+        )
+        BREAKER_MAX_FAILURES: int = Field(
+            default=5,
+            ge=0,
+            le=100,
+            description="Failed requests of one user (within BREAKER_WINDOW_SECONDS) that pause that user's requests (0: off).",
+        )
+        BREAKER_WINDOW_SECONDS: float = Field(
+            default=60.0, gt=0, le=3600, allow_inf_nan=False, description="The breaker's window."
+        )
+        BREAKER_COOLDOWN_SECONDS: float = Field(
+            default=30.0,
+            gt=0,
+            le=3600,
+            allow_inf_nan=False,
+            description="How long a user's requests stay paused once the breaker tripped.",
+        )
+        CHAT_COMPLETIONS_FALLBACK: bool = Field(
+            default=True,
+            description="When OpenRouter refuses /responses for a model, ask it on /chat/completions instead (before anything was shown).",
+        )
+        RETRY_WITHOUT_REASONING: bool = Field(
+            default=True,
+            description="When a provider rejects the reasoning parameters, retry once without them.",
         )
         STREAM_COALESCE_MS: int = Field(
             default=40,
@@ -147,12 +188,13 @@ class Pipe:
         SHOW_FINAL_USAGE_STATUS: bool = Field(
             default=True, description="Final status line: time, tokens, cost, tokens/s."
         )
-        HTTP_REFERER: str = Field(
+        HTTP_REFERER: HeaderUrlValve = Field(
             default="https://openwebui.com/",
             description="App attribution URL (HTTP-Referer header).",
         )
-        APP_TITLE: str = Field(
-            default="Open WebUI", description="App attribution name (X-OpenRouter-Title header)."
+        APP_TITLE: HeaderTextValve = Field(
+            default="Open WebUI",
+            description="App attribution name (X-OpenRouter-Title header; printable ASCII).",
         )
         ERROR_TEMPLATE: str = Field(
             default=DEFAULT_ERROR_TEMPLATE,
@@ -183,6 +225,7 @@ class Pipe:
             default=60.0,
             gt=0,
             le=3600,
+            allow_inf_nan=False,
             description="Longest run of one tool call; a slower call is cancelled and the model told.",
         )
         TOOL_OUTPUT_MAX_CHARS: int = Field(
@@ -355,12 +398,21 @@ class Pipe:
 
     # ------------------------------------------------------------------ shared resources
 
-    def _catalog(self, valves: Any) -> ModelCatalog:
+    async def _catalog_snapshot(self, valves: Any) -> CatalogSnapshot:
+        """The catalog with this request's headers and timeouts (a valve change applies now)."""
         key = resolve_api_key(valves.API_KEY)  # SealError: the caller's to report
         headers = attribution_headers(valves.HTTP_REFERER, valves.APP_TITLE)
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        return get_runtime(self._transport).catalog(valves.BASE_URL, key, headers)
+        catalog = get_runtime(self._transport).catalog(valves.BASE_URL, key)
+        timeout = catalog_timeout(valves.CONNECT_TIMEOUT_SECONDS, valves.READ_TIMEOUT_SECONDS)
+        return await catalog.get(
+            valves.MODEL_CATALOG_REFRESH_SECONDS,
+            headers,
+            timeout,
+            fleet=self._fleet().cache,
+            fingerprint=settings_fingerprint(self.valves),
+        )
 
     @staticmethod
     def _gate(valves: Any, fleet: Fleet) -> UpstreamGate | None:
@@ -395,17 +447,20 @@ class Pipe:
         url = resolve_redis_url(valves.REDIS_URL, valves.REDIS_ENABLED)
         return get_runtime(self._transport).fleet(url)
 
-    async def _snapshot(self, valves: Any) -> CatalogSnapshot | None:
+    async def _snapshot(self, valves: Any, *, strict: bool = False) -> CatalogSnapshot | None:
+        """None when the catalog cannot be had. `strict`: a catalog that cannot be REACHED
+        (timeouts, connection) raises, so a chat fails fast with a clear message instead of
+        also waiting for `/responses` on the same dead address."""
         try:
-            return await self._catalog(valves).get(
-                valves.MODEL_CATALOG_REFRESH_SECONDS,
-                fleet=self._fleet().cache,
-                fingerprint=settings_fingerprint(self.valves),
-            )
+            return await self._catalog_snapshot(valves)
         except SealError as exc:
             get_logger().error("%s", exc)
             return None
-        except PipeError:
+        except PipeError as exc:
+            if strict and exc.kind in UNREACHABLE:
+                raise PipeError(
+                    exc.kind, f"OpenRouter's model list could not be loaded: {exc.message}"
+                ) from exc
             return None
 
     @staticmethod
@@ -511,6 +566,12 @@ class Pipe:
             tools=tools,
             gate=self._gate(valves, fleet),
             recorder=recorder,
+            guard=RequestGuard(
+                fleet.holds,
+                runtime.failures,
+                GuardPolicy.from_valves(valves),
+                ctx.user_id,
+            ),
         )
         with request_scope(ctx):
             get_logger().debug("request for %s (stream=%s task=%s)", model_ref, streaming, __task__)
@@ -618,7 +679,7 @@ class Pipe:
                 ErrorKind.CONFIG, "No OpenRouter API key is configured.", retryable=False
             )
         sub_id = self._sub_id(body, metadata)
-        snapshot = await self._snapshot(valves)
+        snapshot = await self._snapshot(valves, strict=True)
         model = snapshot.resolve(sub_id) if snapshot else None
         if snapshot is not None and model is None:
             raise PipeError(
@@ -664,8 +725,8 @@ class Pipe:
             request = build_request(body, slug, model, options, who, replay)
         except (TranslationError, ValueError) as exc:
             raise PipeError(
-                ErrorKind.BAD_REQUEST,
-                f"The request could not be translated: {exc}",
+                ErrorKind.INVALID_REQUEST,
+                f"The chat request was refused: {exc}.",
                 retryable=False,
             ) from exc
         config = UpstreamConfig(
@@ -676,7 +737,6 @@ class Pipe:
             read_timeout=valves.READ_TIMEOUT_SECONDS,
         )
         runtime = get_runtime(self._transport)
-        client = ResponsesClient(
-            runtime.client(valves.BASE_URL), config, runtime.streams(valves.BASE_URL)
-        )
-        return client, request
+        fallbacks = FallbackPolicy(valves.CHAT_COMPLETIONS_FALLBACK, valves.RETRY_WITHOUT_REASONING)
+        http, streams = runtime.client(valves.BASE_URL), runtime.streams(valves.BASE_URL)
+        return FallbackClient(http, config, fallbacks, runtime.chat_only, streams), request

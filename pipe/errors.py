@@ -37,6 +37,9 @@ class ErrorKind(enum.StrEnum):
     STREAM_ERROR = "stream_error"  # error event / response.failed mid-stream
     STREAM_CUT = "stream_cut"  # EOF before a terminal event
     MALFORMED_STREAM = "malformed_stream"  # an event that is not valid JSON / has no type
+    NOT_AN_ANSWER = "not_an_answer"  # HTTP 200 but not an event stream / JSON (an HTML page)
+    INVALID_REQUEST = "invalid_request"  # the chat body is malformed: nothing was sent
+    PAUSED = "paused"  # the user's breaker is open after repeated failures
     BUSY = "busy"  # admission queue full
     CONFIG = "config"  # e.g. no API key
     MODEL = "model"  # unknown or filtered model
@@ -101,6 +104,18 @@ _TITLES: dict[ErrorKind, tuple[str, str]] = {
     ErrorKind.MALFORMED_STREAM: (
         "OpenRouter sent an answer the pipe could not read",
         "A stream event was corrupt (usually a passing proxy or provider glitch); please try again.",
+    ),
+    ErrorKind.NOT_AN_ANSWER: (
+        "OpenRouter's address answered with something else",
+        "The administrator should check BASE_URL and any proxy in between.",
+    ),
+    ErrorKind.INVALID_REQUEST: (
+        "The request is malformed",
+        "Nothing was sent to OpenRouter; correct the request and try again.",
+    ),
+    ErrorKind.PAUSED: (
+        "Paused after repeated failures",
+        "Your recent requests kept failing, so yours are paused for a moment; please try again shortly.",
     ),
     ErrorKind.BUSY: ("Server busy", "Too many requests are waiting; please try again shortly."),
     ErrorKind.CONFIG: (
@@ -209,6 +224,8 @@ def error_from_http(status: int, body: Any, headers: dict[str, str] | None = Non
         details["flagged_input"] = err.metadata.flagged_input[:100]
     if err.metadata.provider_name:
         details["provider"] = err.metadata.provider_name
+    if err.metadata.raw:  # read by the fallbacks (e.g. "thinking is not enabled"), not shown
+        details["raw"] = str(err.metadata.raw)[:500]
     if err.availability.code:
         details["availability"] = err.availability.code
     if headers.get("x-generation-id"):

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from .admission import AdmissionController
+from .admission import AdmissionController, SlotLease
 from .errors import ErrorKind, PipeError
 from .logs import get_logger
 from .redislink import RedisLink, RedisUnavailable
@@ -154,12 +154,11 @@ class BudgetedAdmission:
         self.max_wait = max_wait
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self.local.slot():
+    async def slot(self) -> AsyncIterator[SlotLease]:
+        async with self.local.slot() as slot:
             budget = self.budget
             lease = await budget.acquire(self.limit, self.max_wait) if budget else None
-            try:
-                yield
-            finally:
-                if budget is not None:
-                    await budget.release(lease)
+            if budget is not None:
+                # Given back with the local slot: when the upstream is closed, not before.
+                slot.on_release(lambda: budget.release(lease))
+            yield slot

@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .admission import Admission
+from .admission import Admission, SlotLease
 from .coalesce import REASONING, TEXT, DeltaCoalescer
 from .errors import ErrorKind, PipeError, SupportContacts, new_error_id, render_error
+from .guards import RequestGuard
 from .holds import UpstreamGate
 from .logs import RequestContext, bind_request, get_logger, request_scope
 from .persist import TurnRecorder
@@ -72,6 +73,7 @@ class ChatRun:
         tools: ToolSession | None = None,
         gate: UpstreamGate | None = None,
         recorder: TurnRecorder | None = None,
+        guard: RequestGuard | None = None,
     ) -> None:
         self.ctx = ctx
         self._gate = gate  # cool-down windows shared by the workers
@@ -92,6 +94,8 @@ class ChatRun:
         self._first_output: float | None = None
         self.last_outcome: RunOutcome | None = None
         self.failed = False  # the request ended with an error message
+        self._lease: SlotLease | None = None  # upstream calls run in tasks it holds
+        self._guard = guard  # the user's breaker
         self._streaming = True
 
     # ------------------------------------------------------------------ helpers
@@ -180,7 +184,9 @@ class ChatRun:
             try:
                 client, request = await self._prepare()
                 await self._emit_notices()
-                async with self._admission.slot():
+                if self._guard is not None:
+                    await self._guard.check()
+                async with self._admission.slot() as self._lease:
                     async for chunk in self._rounds(client, request):
                         yield chunk
                         bind_request(self.ctx)
@@ -190,15 +196,20 @@ class ChatRun:
                 outcome = self.last_outcome or RunOutcome()
                 await self._final_status(outcome)
                 reason = "length" if outcome.incomplete_reason == "max_output_tokens" else "stop"
+                if self._guard is not None:
+                    await self._guard.record(None)
                 yield self._chunks.finish(
                     self._usage, "tool_calls" if self._handed_calls else reason
                 )
             except PipeError as error:
+                if self._guard is not None:
+                    await self._guard.record(error)
                 yield await self._error_chunk(error)
-            except Exception as exc:  # the stream must end with a readable message, never hang
+            except Exception:  # the stream must end with a readable message, never hang
                 get_logger().exception("unexpected error in the pipe")
+                # The details are in the log (with the error id); Python's text is not for users.
                 yield await self._error_chunk(
-                    PipeError(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
+                    PipeError(ErrorKind.INTERNAL, "Something went wrong inside the pipe.")
                 )
 
     async def _error_chunk(self, error: PipeError) -> dict[str, Any]:
@@ -319,7 +330,7 @@ class ChatRun:
         On a failure, text still held is shown first unless a retry will replace it (nothing
         shown yet and the error is retryable), so partial answers are neither lost nor doubled."""
         coalescer = DeltaCoalescer(self.policy.coalesce_window, COALESCE_MAX_CHARS)
-        pump = StreamPump(batches.__aiter__(), acc, coalescer, self.emit)
+        pump = StreamPump(batches.__aiter__(), acc, coalescer, self.emit, self._lease)
         try:
             while True:
                 if pump.error is not None:  # before flushing: a retry may replace held text
@@ -340,7 +351,7 @@ class ChatRun:
                     yield chunk
             raise
         finally:
-            await pump.aclose()
+            pump.close()  # never awaited here: see pump.py on cancel scopes
 
     def _flush(self, coalescer: DeltaCoalescer) -> list[dict[str, Any]]:
         out = []

@@ -9,6 +9,12 @@ the socket received meanwhile in one read (streamio.py), so one wake-up, one rea
 loop serve all the events of a window. When nothing is buffered the read waits for the next
 byte, so an upstream pause holds nothing back; events, errors included, reach the consumer at
 most one window after they arrive, in their order.
+
+The task owns the upstream response: it closes it itself, in its own task, however it ends.
+The consumer only ever cancels it once (`close`, synchronous): it never awaits the task while
+being cancelled, because a host's cancel scope (Starlette under uvicorn re-cancels the
+consumer on every await once the client is gone) would otherwise re-cancel the task through
+that await and interrupt the closing of the connection, leaving the upstream answer running.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from .admission import SlotLease
 from .coalesce import DeltaCoalescer
 from .stream import ResponseAccumulator
 from .wire import AnyEvent
@@ -31,6 +38,7 @@ class StreamPump:
         acc: ResponseAccumulator,
         coalescer: DeltaCoalescer,
         emit: Callable[[dict[str, Any]], Awaitable[None]],
+        lease: SlotLease | None = None,
     ) -> None:
         self._batches = batches
         self._acc = acc
@@ -42,7 +50,11 @@ class StreamPump:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._loop = asyncio.get_running_loop()
+        self._closing = False
+        self._lease = lease
         self._task = self._loop.create_task(self._run())
+        if lease is not None:
+            lease.hold(self._task)  # the request's slot stays taken until the upstream is closed
 
     async def _run(self) -> None:
         coalescer = self._coalescer
@@ -85,6 +97,14 @@ class StreamPump:
         except BaseException as exc:  # handed to the consumer, raised there
             self.error = exc
         finally:
+            # Also when cancelled while the reader sat at a `yield` (e.g. emitting an event):
+            # the generator's own cleanup closes the HTTP response.
+            aclose = getattr(self._batches, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+            if self._lease is not None:
+                self._lease.drop(self._task)
             self.finished = True
             self._arm(None)
             self._wake()
@@ -126,14 +146,18 @@ class StreamPump:
         finally:
             self._waiter = None
 
-    async def aclose(self) -> None:
-        """Stop reading and close the upstream iterator (closes the HTTP response)."""
+    @property
+    def task(self) -> asyncio.Task[None]:
+        return self._task
+
+    def close(self) -> None:
+        """Stop reading: the task is cancelled once and closes the upstream response itself."""
         self._arm(None)
-        if not self._task.done():
+        if not self._task.done() and not self._closing:
+            self._closing = True
             self._task.cancel()
-        with contextlib.suppress(BaseException):
-            await self._task
-        aclose = getattr(self._batches, "aclose", None)
-        if aclose is not None:
-            with contextlib.suppress(Exception):
-                await aclose()
+
+    async def aclose(self) -> None:
+        """`close`, then wait until the upstream response is closed."""
+        self.close()
+        await asyncio.wait({self._task})

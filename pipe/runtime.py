@@ -20,6 +20,7 @@ import httpx
 from .admission import AdmissionController
 from .catalog import ModelCatalog
 from .fleet import Fleet
+from .guards import FailureWindows
 from .redislink import RedisLink
 from .storage.archiver import SessionArchiver
 from .storage.archives import DatabaseArchives, DirectoryArchives
@@ -44,6 +45,10 @@ class PipeRuntime:
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._streams: AiohttpOpener | None = None
         self._catalogs: dict[tuple[str, str], ModelCatalog] = {}
+        # Failures per user for the breakers (guards.py); models refused on /responses
+        # (fallback.py). The cool-down windows themselves are the fleet's `Holds`.
+        self.failures = FailureWindows()
+        self.chat_only: dict[str, float] = {}
         self.admission = AdmissionController(limit=50, queue_size=500)
         # Tool calls running at once in this process (MAX_PARALLEL_TOOLS_GLOBAL; live).
         self.tool_slots = AdmissionController(limit=200, queue_size=1_000_000)
@@ -76,12 +81,12 @@ class PipeRuntime:
             self._streams = AiohttpOpener()
         return self._streams
 
-    def catalog(self, base_url: str, api_key: str, headers: dict[str, str]) -> ModelCatalog:
+    def catalog(self, base_url: str, api_key: str) -> ModelCatalog:
         key = (base_url.rstrip("/"), hashlib.sha256(api_key.encode()).hexdigest())
         catalog = self._catalogs.get(key)
         if catalog is None:
             scope = "catalog:" + hashlib.sha256("|".join(key).encode()).hexdigest()[:24]
-            catalog = ModelCatalog(self.client(base_url), base_url, headers, scope=scope)
+            catalog = ModelCatalog(self.client(base_url), base_url, scope=scope)
             self._catalogs[key] = catalog
         return catalog
 
@@ -173,6 +178,8 @@ class PipeRuntime:
             await queue.aclose()
         self._archivers.clear()
         clients, self._clients = list(self._clients.values()), {}
+        for catalog in self._catalogs.values():
+            catalog.close()
         self._catalogs.clear()
         vaults, self._vaults = list(self._vaults.values()), {}
         databases, self._databases = list(self._databases.values()), {}

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .body_checks import NUMBER_RANGES, BodyError, check_messages, max_output_tokens, number_param
+from .call_history import call_item_id, pair_calls, unique_call_ids
 from .history import Replay, assistant_items, message_text, trim_old_tool_outputs
 from .logs import get_logger
 from .model_info import ModelInfo
@@ -44,14 +45,6 @@ from .wire import (
 METADATA_MAX_PAIRS = 16
 METADATA_MAX_KEY = 64
 METADATA_MAX_VALUE = 512
-_NUMERIC: dict[str, Callable[[Any], float | int]] = {
-    "temperature": float,
-    "top_p": float,
-    "top_k": float,
-    "frequency_penalty": float,
-    "presence_penalty": float,
-    "top_logprobs": int,
-}
 
 
 @dataclass(frozen=True)
@@ -134,13 +127,11 @@ def _user_parts(content: Any) -> list[InputPart]:
     return parts or [InputText(text="")]
 
 
-def _call_item_id(call_id: str) -> str:
-    return "fc_" + re.sub(r"[^A-Za-z0-9_-]", "_", call_id)
-
-
 def messages_to_input(messages: Any, replay: Replay | None = None) -> list[InputItem]:
-    if not isinstance(messages, list) or not messages:
-        raise TranslationError("the request has no messages")
+    try:
+        check_messages(messages)
+    except BodyError as exc:
+        raise TranslationError(str(exc)) from exc
     items: list[InputItem] = []
     for msg in messages:
         if not isinstance(msg, dict):
@@ -162,7 +153,7 @@ def messages_to_input(messages: Any, replay: Replay | None = None) -> list[Input
                 args = fn.get("arguments")
                 items.append(
                     FunctionCallItem(
-                        id=_call_item_id(str(call["id"])),
+                        id=call_item_id(str(call["id"])),
                         call_id=str(call["id"]),
                         name=str(fn["name"]),
                         arguments=args
@@ -179,25 +170,11 @@ def messages_to_input(messages: Any, replay: Replay | None = None) -> list[Input
                         call_id=str(msg["tool_call_id"]), output=message_text(content)
                     )
                 )
-    return _pair_calls(items)
+    return pair_calls(unique_call_ids(items))
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
-
-
-def _pair_calls(items: list[InputItem]) -> list[InputItem]:
-    calls = {i.call_id for i in items if isinstance(i, FunctionCallItem)}
-    outputs = {i.call_id for i in items if isinstance(i, FunctionCallOutputItem)}
-    paired = calls & outputs
-    kept = [
-        i
-        for i in items
-        if not isinstance(i, FunctionCallItem | FunctionCallOutputItem) or i.call_id in paired
-    ]
-    if len(kept) != len(items):
-        get_logger().info("dropped %d unpaired tool call/output items", len(items) - len(kept))
-    return kept
 
 
 def _tools(body: dict[str, Any]) -> list[FunctionTool]:
@@ -303,16 +280,6 @@ def sanitize_metadata(raw: dict[str, Any]) -> dict[str, str] | None:
     return out or None
 
 
-def _number(name: str, value: Any) -> float | int | None:
-    try:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        return _NUMERIC[name](value)
-    except (TypeError, ValueError):
-        get_logger().info("ignoring non-numeric %s=%r", name, value)
-        return None
-
-
 def build_request(
     body: dict[str, Any],
     slug: str,
@@ -334,19 +301,16 @@ def build_request(
         ),
         "stream": opts.stream,
     }
-    for name in _NUMERIC:
-        if name in body and supported(name):
-            value = _number(name, body[name])
-            if value is not None:
-                fields[name] = value
-    max_tokens = (
-        body.get("max_output_tokens") or body.get("max_completion_tokens") or body.get("max_tokens")
-    )
+    try:  # checked even when the model drops them: a bad number is refused, not hidden
+        numbers = {name: number_param(name, body.get(name)) for name in NUMBER_RANGES}
+        max_tokens = max_output_tokens(body)
+    except BodyError as exc:
+        raise TranslationError(str(exc)) from exc
+    for name, value in numbers.items():
+        if value is not None and supported(name):
+            fields[name] = value
     if max_tokens is not None and supported("max_output_tokens"):
-        try:
-            fields["max_output_tokens"] = max(1, int(max_tokens))
-        except (TypeError, ValueError):
-            pass
+        fields["max_output_tokens"] = max_tokens
     if supported("reasoning"):
         reasoning = _reasoning(body, model, opts)
         if reasoning is not None:

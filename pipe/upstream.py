@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -23,6 +23,7 @@ from .logs import get_logger
 from .sessionlog import AttemptObserver
 from .sse import SSEDecoder
 from .streamio import HttpxOpener, RawStream, StreamOpener, StreamTimeouts, httpx_failure
+from .valve_checks import header_safe
 from .wire import (
     TERMINAL_EVENTS,
     AnyEvent,
@@ -62,6 +63,15 @@ class UpstreamConfig:
         return headers
 
 
+# The model list is one JSON document: a read that stalls this long is a hung server.
+CATALOG_READ_TIMEOUT_CAP = 30.0
+
+
+def catalog_timeout(connect: float, read: float) -> httpx.Timeout:
+    read = min(read, CATALOG_READ_TIMEOUT_CAP)
+    return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+
 # A stream that sends only keep-alive comments for this many read timeouts is ended.
 STALL_FACTOR = 2
 DRAIN_MAX_BYTES = 65536
@@ -70,10 +80,16 @@ DRAIN_MAX_SECONDS = 2.0
 
 
 def attribution_headers(referer: str, title: str) -> dict[str, str]:
+    """The app attribution headers. A value that cannot be a header (a valve stored before
+    the valve checks) is left out with a warning instead of failing every request."""
     headers = {}
-    if referer:
+    referer, title = referer.strip(), title.strip()
+    for name, value in (("HTTP_REFERER", referer), ("APP_TITLE", title)):
+        if value and not header_safe(value):
+            get_logger().warning("%s is not printable ASCII; the header is not sent", name)
+    if referer and header_safe(referer):
         headers["HTTP-Referer"] = referer
-    if title:
+    if title and header_safe(title):
         headers["X-OpenRouter-Title"] = title
         headers["X-Title"] = title  # still accepted; older gateways only know this one
     return headers
@@ -120,6 +136,35 @@ async def _drain(raw: RawStream) -> None:
         return
 
 
+def request_body(request: ResponsesRequest) -> bytes:
+    """The JSON to send. Text that cannot be UTF-8 (a lone surrogate such as `"\\ud800"`,
+    which JSON escapes allow) is refused before any call."""
+    try:
+        return request.to_json()
+    except orjson.JSONEncodeError as exc:
+        raise PipeError(
+            ErrorKind.INVALID_REQUEST,
+            "The chat contains text that is not valid Unicode (an unpaired surrogate "
+            "such as \\ud800).",
+            retryable=False,
+        ) from exc
+
+
+def not_an_answer(headers: Mapping[str, str], expected: str) -> PipeError:
+    """A 200 whose body is not what was asked for (e.g. a proxy's or portal's HTML page)."""
+    media = _media(headers) or "no content type"
+    return PipeError(
+        ErrorKind.NOT_AN_ANSWER,
+        f"The server answered HTTP 200 with {media} instead of {expected}.",
+        retryable=False,
+    )
+
+
+def _media(headers: Mapping[str, str]) -> str:
+    value: str = headers.get("content-type", "")
+    return value.split(";")[0].strip().lower()
+
+
 class ResponsesClient:
     """`create` posts with the runtime's httpx client; `stream` opens the streaming call
     through `streams` (aiohttp in production, see streamio.py)."""
@@ -138,7 +183,7 @@ class ResponsesClient:
     async def create(self, request: ResponsesRequest) -> ResponseObject:
         """Non-streaming call; the result whatever its status (`failed` included, with the
         output and usage produced so far): the caller reads it as a one-batch stream."""
-        body = request.to_json()
+        body = request_body(request)
         observer = AttemptObserver.start(self._url, body)
         try:
             return await self._create(body, observer)
@@ -167,6 +212,8 @@ class ResponsesClient:
             raise error_from_http(
                 response.status_code, _error_body(response.content), dict(response.headers)
             )
+        if _media(response.headers) not in ("application/json", ""):
+            raise not_an_answer(response.headers, "OpenRouter's JSON")
         try:
             result = ResponseObject.model_validate(orjson.loads(response.content))
         except (orjson.JSONDecodeError, ValueError) as exc:
@@ -178,7 +225,7 @@ class ResponsesClient:
         terminal event or [DONE]; the caller decides how often to read (pump.py). With
         session logs or telemetry on, the attempt is observed (pipe/sessionlog.py)."""
         get_logger().debug("POST %s (model %s, streaming)", self._url, request.model)
-        body = request.to_json()
+        body = request_body(request)
         observer = AttemptObserver.start(self._url, body)
         if observer is None:
             async for batch in self._stream(body, None):
@@ -211,6 +258,8 @@ class ResponsesClient:
                     if observer is not None:
                         observer.body(error_body)
                     raise error_from_http(raw.status, error_body, raw.headers)
+                if _media(raw.headers) not in ("text/event-stream", ""):
+                    raise not_an_answer(raw.headers, "an event stream")
                 decoder = SSEDecoder()
                 shown = False
                 # A held socket is not read, so its read timeout may run out while data waits

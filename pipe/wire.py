@@ -293,6 +293,7 @@ class ErrorMetadata(_Wire):
     reasons: JsonList = Field(default_factory=list)
     flagged_input: LenientText = None
     provider_name: LenientText = None
+    raw: Any = None  # the provider's own error, when OpenRouter passes it on
 
 
 class ErrorDetail(_Wire):

@@ -75,6 +75,18 @@ def bench_store_cmd(
     raise typer.Exit(cli_main(turns, samples, json_out))
 
 
+@bench_app.command("connections")
+def bench_connections_cmd(
+    chats: int = typer.Option(2000, "--chats", help="Sequential streamed chats."),
+    words: int = typer.Option(20, "--words", help="Words per streamed answer."),
+    json_out: str = typer.Option(None, "--json", help="Also write the results as JSON here."),
+) -> None:
+    """Upstream TCP connections the pipe opens over N sequential streamed chats (reuse)."""
+    from simulator.bench.connections import cli_main
+
+    raise typer.Exit(cli_main(chats, words, json_out))
+
+
 @app.command("run")
 def run_cmd(
     paths: list[str] = typer.Argument(

@@ -33,8 +33,24 @@ def _config(app: Any, **overrides: Any) -> uvicorn.Config:
     return uvicorn.Config(app, **options)
 
 
+def _count_connections(config: uvicorn.Config, server: LoopbackServer) -> None:
+    """Wrap the HTTP protocol class so every accepted connection is counted."""
+    config.load()
+    base = config.http_protocol_class
+
+    class Counted(base):  # type: ignore[valid-type, misc]
+        def connection_made(self, transport: Any) -> None:
+            server.connections_opened += 1
+            super().connection_made(transport)
+
+    config.http_protocol_class = Counted
+
+
 class LoopbackServer:
-    """`with LoopbackServer(app) as srv: srv.url` - uvicorn in a daemon thread."""
+    """`with LoopbackServer(app) as srv: srv.url` - uvicorn in a daemon thread.
+
+    `connections_opened` counts accepted TCP connections; `live_connections` is how many are
+    open now (busy or idle keep-alive): what tests of connection reuse and of closing count."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, **uvicorn_options: Any):
         self.app = app
@@ -43,6 +59,12 @@ class LoopbackServer:
         self.server = uvicorn.Server(_config(app, **uvicorn_options))
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread: threading.Thread | None = None
+        self.connections_opened = 0
+        _count_connections(self.server.config, self)
+
+    @property
+    def live_connections(self) -> int:
+        return len(self.server.server_state.connections)
 
     @property
     def url(self) -> str:

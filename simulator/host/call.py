@@ -282,6 +282,15 @@ def apply_params_to_body(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def last_user_message(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """`utils.misc.get_last_user_message_item`: a message without a role is a KeyError
+    (Open WebUI answers it with a 400 whose detail is `'role'`)."""
+    for message in reversed(messages):
+        if message["role"] == "user":
+            return message
+    return None
+
+
 def add_or_update_system_message(content: str, messages: list[dict]) -> list[dict]:
     """`utils/misc.py`: prepend to the first system message, or insert one."""
     if messages and messages[0].get("role") == "system":

@@ -194,11 +194,14 @@ class FakeHost:
     ) -> PreparedCall:
         """Build body, metadata and reserved arguments from a chat-completions request form."""
         user = user or self.default_user
-        form = copy.deepcopy(form)
+        try:
+            form = copy.deepcopy(form)
+        except RecursionError:  # nested deeper than copy can go; Open WebUI copies no deeper
+            form = dict(form)
         model_dict = await self.resolve_model(form.get("model"))
         form["model"] = model_dict["id"]
         popped = {k: form.pop(k) for k in C.REMOVED_BODY_KEYS if k in form}
-        popped["_messages"] = form.get("messages") or []
+        popped["_messages"] = form.get("messages", [])
         features = popped.get("features") or {}
         params = dict(form.get("params") or {})
         body = C.apply_params_to_body(form)
@@ -209,6 +212,7 @@ class FakeHost:
         fn.apply_valves()  # get_function_module_by_id, before every call
 
         meta = self._metadata(popped, user, model_dict, params, ui, features)
+        C.last_user_message(form.get("messages") or [])  # raises where process_chat_payload does
         meta.update(metadata or {})
         timeline = timeline or C.Timeline()
         has_channel = all(k in meta for k in ("session_id", "chat_id", "message_id"))

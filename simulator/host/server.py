@@ -25,6 +25,7 @@ from starlette.routing import Route
 from simulator.host.access import ModelAccess, ModelEntry, normalize_grants
 from simulator.host.call import HostUser
 from simulator.host.events_hub import EventHub
+from simulator.host.form import FormError, parse_form
 from simulator.host.host import FakeHost, ModelNotFoundError
 from simulator.host.jsoncodec import response_bytes
 from simulator.host.task_prompts import DISABLED_BY_DEFAULT
@@ -190,13 +191,7 @@ def create_app(config: HostConfig) -> Starlette:
         return users.get(token) if scheme.lower() == "bearer" else None
 
     async def body_of(request: Request) -> dict[str, Any]:
-        try:
-            payload = await request.json()
-        except ValueError as exc:
-            raise ValueError(f"request body is not JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            raise ValueError("request body must be a JSON object")
-        return payload
+        return parse_form(await request.body())
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": True})
@@ -259,14 +254,18 @@ def create_app(config: HostConfig) -> Starlette:
             return _error(401, "Not authenticated")
         try:
             form = await body_of(request)
+            if form.get("model") is None:  # the in-process API's "the only model" is not HTTP's
+                raise ModelNotFoundError("Model not found")
             store.sync(host, access)
             model_id = form.get("model")
             if isinstance(model_id, str) and not access.may_use(model_id, user.id, user.role):
                 raise ModelNotFoundError("Model not found")
             prepared = await host.prepare(form, user=user, headers=dict(request.headers))
+        except FormError as exc:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
         except ModelNotFoundError as exc:
             return _error(400, str(exc) if str(exc) == "Model not found" else "Model not found")
-        except (ValueError, TypeError) as exc:
+        except Exception as exc:  # Open WebUI: any error preparing the chat is a 400 with its text
             return _error(400, str(exc))
         if prepared.stream:
             return StreamingResponse(host.stream(prepared), media_type="text/event-stream")
@@ -286,6 +285,8 @@ def create_app(config: HostConfig) -> Starlette:
             form = await body_of(request)
             store.sync(host, access)
             model = (await host.resolve_model(form.get("model")))["id"]
+        except FormError as exc:
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
         except ModelNotFoundError:
             return _error(404, "Model not found")
         except ValueError as exc:

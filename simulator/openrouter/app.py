@@ -14,12 +14,13 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from simulator.cassettes.played import PlayedChunk, PlayedResponse
-from simulator.openrouter import answers, default_answer, failure, loadgen, synth
+from simulator.openrouter import answers, chat, default_answer, failure, loadgen, synth
 from simulator.openrouter.account import account_routes, generation_stats, rate_limit_headers
 from simulator.openrouter.capabilities import check_capabilities, payload_too_large
 from simulator.openrouter.catalog import PROVIDER_BY_AUTHOR, Catalog
@@ -74,6 +75,25 @@ def _stream(
     )
 
 
+async def read_recorded(state: SimState, request: Request) -> tuple[dict[str, str], Any]:
+    """Headers and JSON body of an inference request, journaled (the raw text when it is not
+    JSON, then the SimHTTPError that answers it)."""
+    raw = await request.body()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    path, query = request.url.path, request.url.query
+    limit = state.config.max_body_bytes
+    if len(raw) > limit:
+        state.record("POST", path, query, headers, f"<{len(raw)} bytes, not kept>")
+        raise payload_too_large(len(raw), limit)
+    try:
+        body: Any = parse_json_body(raw)
+    except SimHTTPError:
+        state.record("POST", path, query, headers, _text(raw))
+        raise
+    state.record("POST", path, query, headers, body)
+    return headers, body
+
+
 class ResponsesHandler:
     """`POST /api/v1/responses`: journal, auth, validation, faults, then the answer."""
 
@@ -83,21 +103,9 @@ class ResponsesHandler:
         self.player = player
 
     async def handle(self, request: Request) -> Response:
-        raw = await request.body()
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        path, query = request.url.path, request.url.query
-        limit = self.state.config.max_body_bytes
-        if len(raw) > limit:
-            self.state.record("POST", path, query, headers, f"<{len(raw)} bytes, not kept>")
-            return payload_too_large(len(raw), limit).response()
         try:
-            body: Any = parse_json_body(raw)
-        except SimHTTPError as exc:
-            self.state.record("POST", path, query, headers, _text(raw))
-            return exc.response()
-        self.state.record("POST", path, query, headers, body)
-        try:
-            return await self._answer(path, headers, body)
+            headers, body = await read_recorded(self.state, request)
+            return await self._answer(request.url.path, headers, body)
         except SimHTTPError as exc:
             if exc.status == 429:
                 retry = float(exc.headers.get("Retry-After") or 1)
@@ -108,6 +116,8 @@ class ResponsesHandler:
     async def _answer(self, path: str, headers: dict[str, str], body: dict) -> Response:
         config = self.state.config
         _check_auth(config, headers)
+        chat.check_responses_allowed(config.responses_refused_models, body)
+        chat.check_reasoning_allowed(config.reasoning_rejected_models, body)
         req = validate_request(body)
         model = self.catalog.resolve(req.model)
         if model is None and config.check_models:
@@ -140,6 +150,10 @@ class ResponsesHandler:
             status, reply, extra = answers.status_reply(spec)
             if status == 429:
                 extra = {**rate_limit_headers(self.state, float(extra["Retry-After"])), **extra}
+            if isinstance(reply, str):  # a raw body, e.g. a proxy's HTML page with status 200
+                media = {k.lower(): v for k, v in extra.items()}.pop("content-type", "text/plain")
+                extra = {k: v for k, v in extra.items() if k.lower() != "content-type"}
+                return Response(reply, status_code=status, headers=extra, media_type=media)
             return JSONResponse(reply, status_code=status, headers=extra)
         if spec is not None:
             events = answers.spec_events(spec, req, faults, model, config.seed)
@@ -220,6 +234,38 @@ def _final_of(events: list[dict[str, Any]], faults: list[Fault]) -> dict[str, An
         return answers.final_response(events)
     except SimHTTPError:
         return None
+
+
+class ChatHandler:
+    """`POST /api/v1/chat/completions` (simulator/openrouter/chat.py): journal, auth, the
+    staged reasoning refusal, then a queued script or an echo, in OpenRouter's chat format."""
+
+    def __init__(self, state: SimState, catalog: Catalog) -> None:
+        self.state = state
+        self.catalog = catalog
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            headers, body = await read_recorded(self.state, request)
+            config = self.state.config
+            _check_auth(config, headers)
+            if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+                raise SimHTTPError(400, "messages: a list of messages is required")
+            model = str(body.get("model") or "")
+            if config.check_models and self.catalog.resolve(model) is None:
+                raise model_not_found(model)
+            chat.check_reasoning_allowed(config.reasoning_rejected_models, body)
+        except SimHTTPError as exc:
+            return exc.response()
+        spec, _ = self.state.take()
+        if spec is not None and spec.status is not None:
+            status, reply, extra = answers.status_reply(spec)
+            return JSONResponse(reply, status_code=status, headers=extra)
+        script = spec.script if spec is not None and spec.script else chat.echo_script(body)
+        if not body.get("stream"):
+            return JSONResponse(chat.completion(script))
+        frames = [PlayedChunk(0.0, frame) for frame in chat.sse(chat.chunks(script))]
+        return _stream(frames, {})
 
 
 def _json_answer(
@@ -379,6 +425,28 @@ def _sim_error(message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": 422, "message": message}}, status_code=422)
 
 
+class CountOpenAnswers:
+    """ASGI middleware: `state.open_answers` is how many inference answers are being sent
+    (the ASGI call of a streamed answer lasts until its last byte or the client's going)."""
+
+    def __init__(self, app: Any, state: SimState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith(INFERENCE_PATHS):
+            await self.app(scope, receive, send)
+            return
+        self.state.answer_opened()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.state.answer_closed()
+
+
+INFERENCE_PATHS = ("/responses", "/chat/completions")
+
+
 def create_app(
     config: SimConfig | None = None, *, player: Player | None = None, state: SimState | None = None
 ) -> Starlette:
@@ -388,12 +456,15 @@ def create_app(
     handler = ResponsesHandler(state, catalog, player)
     routes = [
         Route("/api/v1/responses", handler.handle, methods=["POST"]),
+        Route("/api/v1/chat/completions", ChatHandler(state, catalog).handle, methods=["POST"]),
         *_catalog_routes(state, catalog),
         *account_routes(state, _check_auth),
         *_control_routes(state, player),
     ]
     app = Starlette(
-        routes=routes, exception_handlers={404: _json_http_error, 405: _json_http_error}
+        routes=routes,
+        exception_handlers={404: _json_http_error, 405: _json_http_error},
+        middleware=[Middleware(CountOpenAnswers, state=state)],
     )
     app.state.sim = state
     app.state.catalog = catalog

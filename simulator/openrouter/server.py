@@ -75,6 +75,22 @@ class SimServer:
     async def __aexit__(self, *exc: object) -> None:
         await asyncio.to_thread(self.stop)
 
+    # connections and open answers ------------------------------------------------
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections accepted since start (a pool that reuses them keeps this small)."""
+        return self._server.connections_opened if self._server else 0
+
+    @property
+    def live_connections(self) -> int:
+        """TCP connections open now, busy or idle keep-alive."""
+        return self._server.live_connections if self._server else 0
+
+    @property
+    def open_answers(self) -> int:
+        """`/responses` answers still being sent (a client that closes its stream ends one)."""
+        return self.state.open_answers
+
     # conveniences over the state ------------------------------------------------
     def enqueue(self, *specs: QueueSpec | dict[str, Any] | Script) -> int:
         return self.state.enqueue(*specs)

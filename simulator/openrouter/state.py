@@ -36,6 +36,10 @@ class SimConfig(BaseModel):
     max_body_bytes: int = 32 * 1024 * 1024  # larger request bodies get 413
     credits: float = 100.0  # `GET /credits` total; usage is the sum of answered costs
     rate_limit_requests: int = 20  # advertised in X-RateLimit-* headers on 429
+    # Staged refusals (simulator/openrouter/chat.py): /responses refused for these models (they
+    # must use /chat/completions); reasoning parameters rejected for these.
+    responses_refused_models: list[str] = Field(default_factory=list)
+    reasoning_rejected_models: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -100,6 +104,8 @@ class SimState:
         self._journal: deque[dict[str, Any]] = deque(maxlen=self.config.journal_limit)
         self._fault_hits: dict[str, int] = {}
         self._generations: dict[str, dict[str, Any]] = {}
+        self.open_answers = 0  # answers being sent now (see app.CountOpenAnswers)
+        self.peak_open_answers = 0  # most at once since the last reset
 
     # queue -----------------------------------------------------------------
     def enqueue(self, *specs: QueueSpec | dict[str, Any] | Script) -> int:
@@ -135,6 +141,16 @@ class SimState:
             self._queue.pop(0)
             self._head_hits = 0
             return spec, None
+
+    # open answers ---------------------------------------------------------------
+    def answer_opened(self) -> None:
+        with self._lock:
+            self.open_answers += 1
+            self.peak_open_answers = max(self.peak_open_answers, self.open_answers)
+
+    def answer_closed(self) -> None:
+        with self._lock:
+            self.open_answers -= 1
 
     # fault counters -----------------------------------------------------------
     def fault_fires(self, key: str, fault: Fault) -> bool:
@@ -188,3 +204,4 @@ class SimState:
             self._queue.clear()
             self._fault_hits.clear()
             self._head_hits = 0
+            self.peak_open_answers = self.open_answers

@@ -12,7 +12,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from simulator.host.server import FunctionSpec, HostConfig, create_app, parse_user
+from simulator.host.server import (
+    DEFAULT_TOKEN,
+    FunctionSpec,
+    HostConfig,
+    create_app,
+    parse_user,
+    prepare_config,
+)
+from simulator.net import LoopbackServer
+from tests.bad_bodies import EXPECTED, bodies
 
 HOST_PIPES = Path(__file__).resolve().parent / "pipes"
 
@@ -201,9 +210,9 @@ async def test_bad_requests(client):
     r = await chat(client, "nope")
     assert r.status_code == 400 and r.json() == {"detail": "Model not found"}
     r = await client.post("/api/chat/completions", headers=ADMIN, content=b"{not json")
-    assert r.status_code == 400 and "not JSON" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
     r = await client.post("/api/chat/completions", headers=ADMIN, json=[1, 2])
-    assert r.status_code == 400 and "JSON object" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "dict_type"
 
 
 async def test_the_user_behind_the_token_reaches_the_pipe(client):
@@ -372,3 +381,26 @@ async def test_emitter_events_reach_an_http_subscriber_like_socket_io(tmp_path):
 
 async def test_the_events_stream_needs_a_token(client):
     assert (await client.get("/api/host/events")).status_code == 401
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+async def test_malformed_chat_bodies_get_open_webuis_answer(name):
+    config = prepare_config(
+        HostConfig(
+            functions=[FunctionSpec(path=str(HOST_PIPES / "echo_pipe.py"), function_id="echo")]
+        )
+    )
+    with LoopbackServer(create_app(config), lifespan="off") as host:
+        async with httpx.AsyncClient(
+            base_url=host.url, headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}, timeout=30
+        ) as http:
+            reply = await http.post(
+                "/api/chat/completions",
+                content=bodies("echo")[name],
+                headers={"Content-Type": "application/json"},
+            )
+    expected = EXPECTED[name]
+    if expected is None:
+        assert reply.status_code == 200
+    else:
+        assert (reply.status_code, reply.json()["detail"]) == expected

@@ -43,11 +43,21 @@ class Upstream:
         return httpx.Response(200, json=PAYLOAD)
 
 
-def catalog(up: Upstream, clock: Clock) -> ModelCatalog:
+HEADERS = {"Authorization": "Bearer sk-or-k"}
+
+
+class Catalog(ModelCatalog):
+    """The catalog with this file's headers, waiting for a background refresh it started."""
+
+    async def get(self, ttl: float) -> object:  # type: ignore[override]
+        snapshot = await super().get(ttl, HEADERS)
+        await self.settled()
+        return snapshot
+
+
+def catalog(up: Upstream, clock: Clock) -> Catalog:
     client = httpx.AsyncClient(transport=httpx.MockTransport(up.handler))
-    return ModelCatalog(
-        client, "http://or.test/api/v1/", {"Authorization": "Bearer sk-or-k"}, clock=clock
-    )
+    return Catalog(client, "http://or.test/api/v1/", clock=clock)
 
 
 async def test_ttl_cache_and_refresh():
@@ -58,8 +68,9 @@ async def test_ttl_cache_and_refresh():
     await cat.get(ttl=60)
     assert up.calls == 1
     clock.now += 61
-    await cat.get(ttl=60)
+    assert await cat.get(ttl=60) is snap  # stale, served at once; refreshed in the background
     assert up.calls == 2
+    assert await cat.get(ttl=60) is not snap
     assert up.headers[0]["authorization"] == "Bearer sk-or-k"
 
 
@@ -89,6 +100,7 @@ async def test_stale_catalog_served_with_backoff_on_failure():
     assert up.calls == 3
     up.fail = False
     clock.now += 5
+    await cat.get(ttl=60)  # stale once more; the refresh succeeds
     fresh = await cat.get(ttl=60)
     assert up.calls == 4 and fresh is not first
 

@@ -12,6 +12,7 @@ from pipe import Pipe
 from pipe.errors import ErrorKind, PipeError, error_from_http, parse_retry_after, render_error
 from pipe.upstream import retry_delay
 from tests.pipe.helpers import (  # noqa: F401
+    CATALOG,
     Recorder,
     chat_body,
     consume,
@@ -223,6 +224,8 @@ async def test_connect_timeout_via_transport():
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request.url.path)
+        if request.url.path.endswith("/models"):  # the catalog answers; /responses cannot
+            return httpx.Response(200, json=CATALOG)
         raise httpx.ConnectTimeout("timed out", request=request)
 
     p = Pipe(transport=httpx.MockTransport(handler))

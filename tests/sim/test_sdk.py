@@ -17,16 +17,6 @@ def client(openrouter_sim):
     )
 
 
-@pytest.fixture
-def strict_client(openrouter_sim):
-    return openai.OpenAI(
-        base_url=openrouter_sim.base_url,
-        api_key=openrouter_sim.api_key,
-        max_retries=0,
-        _strict_response_validation=True,
-    )
-
-
 def test_create_stream_raw_events(strict_client):
     stream = strict_client.responses.create(model="openai/gpt-4o", input="hello world", stream=True)
     evs = list(stream)
