@@ -213,3 +213,43 @@ def test_redis_refusing_from_the_start_writes_everything_directly(
     stats = [w.finish() for w in workers]
     assert_exactly_once(postgres_url, workers)
     assert [s["direct"] for s in stats] == [20, 20]
+
+
+async def test_a_worker_killed_holding_a_fleet_lease_gives_the_capacity_back(
+    tmp_path, serve_host, openrouter_sim, redis_server: RedisServer
+) -> None:
+    """Two replicas (one worker each) share a fleet-wide budget of one request. The replica
+    holding the only lease is killed -9 mid-answer; the other one's chat waits for the lease
+    to expire (GLOBAL_LEASE_SECONDS) and is answered; nothing is left in the lease set."""
+    import httpx
+
+    from simulator.export import export_function
+    from tests.fleet.test_workers import HEADERS, start_fleet
+
+    pipe_file = export_function(tmp_path / "openrouter.py")
+    valves = {"GLOBAL_MAX_CONCURRENT_REQUESTS": 1, "GLOBAL_LEASE_SECONDS": 3}
+    a, b = (
+        start_fleet(serve_host, pipe_file, openrouter_sim, "--redis", redis_server.url,
+                    workers=1, **valves)
+        for _ in range(2)
+    )  # fmt: skip
+    client = redis.Redis.from_url(redis_server.url)
+    leases = "openrouter-pipe:leases:requests"
+    openrouter_sim.enqueue({"script": {"text": "never seen"}, "ttft": 60})
+    body = {"model": "openrouter.openai.gpt-4o-mini", "stream": True,
+            "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+    async with httpx.AsyncClient(timeout=60) as http:
+        held = asyncio.create_task(
+            http.post(f"{a.url}/api/chat/completions", headers=HEADERS, json=body)
+        )
+        await asyncio.to_thread(wait_until, lambda: client.zcard(leases) == 1, 20, "the lease")
+        await asyncio.to_thread(  # mid-answer: the slow upstream call is under way
+            wait_until, lambda: openrouter_sim.requests_to("/responses"), 20, "the upstream call"
+        )
+        os.killpg(a.process.pid, signal.SIGKILL)  # the replica dies holding the lease
+        with pytest.raises(httpx.HTTPError):
+            await held
+        reply = await http.post(f"{b.url}/api/chat/completions", headers=HEADERS, json=body)
+    assert reply.status_code == 200 and "data: [DONE]" in reply.text
+    assert "busy" not in reply.text.lower()
+    assert client.zcard(leases) == 0  # no leaked lease
