@@ -10,25 +10,30 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from .errors import DEFAULT_ERROR_TEMPLATE, ErrorKind, PipeError, SupportContacts
 from .fallback import FallbackClient, FallbackPolicy
+from .feature_valves import FeatureUserValves, FeatureValves
 from .fleet import Fleet, resolve_redis_url, settings_fingerprint
 from .guards import GuardPolicy, RequestGuard
 from .history import load_replay
 from .holds import UpstreamGate, key_id
+from .intake import add_features, take_media
 from .leases import BudgetedAdmission
 from .logs import RequestContext, get_logger, new_request_id, request_scope
 from .model_info import CatalogSnapshot, ModelInfo, sub_id_to_slug
+from .model_sync import CatalogPublisher
 from .operations import RequestRecords
 from .orchestrator import ChatRun, RunPolicy
+from .owui import file_store, function_id_of
 from .persist import PersistPolicy, TurnRecorder
 from .runtime import get_runtime
 from .secret_valve import SealError, seal
 from .settings import default_base_url, merge_valves, resolve_api_key
 from .storage.vault import ArtifactVault
 from .storage.writebehind import WriteBehindPolicy
+from .stream import status_event
 from .toolloop import ToolSession
 from .tools import ToolExecutor, ToolPolicy, ToolRegistry
 from .translate import Identity, TranslateOptions, TranslationError, build_request
@@ -62,7 +67,7 @@ def _known_keys(api_key_valve: str) -> tuple[str, ...]:
 
 
 class Pipe:
-    class Valves(BaseModel):
+    class Valves(FeatureValves):
         BASE_URL: BaseUrlValve = Field(
             default_factory=default_base_url,
             description="OpenRouter API base URL (env OPENROUTER_API_BASE_URL).",
@@ -373,7 +378,7 @@ class Pipe:
             """Open WebUI stores what validation returns: a typed key is stored sealed."""
             return seal(value)
 
-    class UserValves(BaseModel):
+    class UserValves(FeatureUserValves):
         REASONING_EFFORT: Effort | None = Field(
             default=None, description="Your reasoning effort (empty: the administrator's default)."
         )
@@ -395,6 +400,7 @@ class Pipe:
         self.valves = self.Valves()
         self.name = "OpenRouter: "
         self._transport = transport  # tests swap the upstream here; Open WebUI passes nothing
+        self._publisher = CatalogPublisher()  # the catalog into Open WebUI's model records
 
     # ------------------------------------------------------------------ shared resources
 
@@ -484,6 +490,8 @@ class Pipe:
         if snapshot is None:
             return []
         models = [m for m in snapshot.by_sub_id.values() if self._allowed(m, valves)]
+        if valves.PUBLISH_MODEL_METADATA:
+            await self._publisher.publish(function_id_of(self), snapshot, models)
         return [
             {"id": m.sub_id, "name": m.name}
             for m in sorted(models, key=lambda m: (m.name.lower(), m.slug))
@@ -536,7 +544,7 @@ class Pipe:
         recorder = None if task else self._recorder(valves, ctx, runtime)
 
         async def prepare() -> tuple[ResponsesClient, ResponsesRequest]:
-            return await self._prepare(
+            client, request, notices = await self._prepare(
                 body,
                 metadata,
                 valves,
@@ -545,7 +553,12 @@ class Pipe:
                 task=task,
                 tools=tools,
                 recorder=recorder,
+                user=user,
+                files=__files__,
             )
+            if notices and not task:
+                await run.emit(status_event(" · ".join(notices), done=True))
+            return client, request
 
         run = ChatRun(
             ctx=ctx,
@@ -669,7 +682,9 @@ class Pipe:
         task: bool,
         tools: ToolSession | None = None,
         recorder: TurnRecorder | None = None,
-    ) -> tuple[ResponsesClient, ResponsesRequest]:
+        user: dict[str, Any] | None = None,
+        files: Any = None,
+    ) -> tuple[ResponsesClient, ResponsesRequest, list[str]]:
         try:
             api_key = resolve_api_key(valves.API_KEY)
         except SealError as exc:  # never send the ciphertext (or nothing) upstream
@@ -721,6 +736,8 @@ class Pipe:
             recorder.model_slug, recorder.replay = slug, replay
             if replay is not None:
                 recorder.notices.extend(replay.notices)
+        user = user or {}
+        body, media = await take_media(body, files, model, valves, file_store(), user)
         try:
             request = build_request(body, slug, model, options, who, replay)
         except (TranslationError, ValueError) as exc:
@@ -729,6 +746,9 @@ class Pipe:
                 f"The chat request was refused: {exc}.",
                 retryable=False,
             ) from exc
+        applied = add_features(
+            request, model, snapshot, valves, user.get("valves"), metadata, task=task
+        )
         config = UpstreamConfig(
             base_url=valves.BASE_URL,
             api_key=api_key,
@@ -739,4 +759,5 @@ class Pipe:
         runtime = get_runtime(self._transport)
         fallbacks = FallbackPolicy(valves.CHAT_COMPLETIONS_FALLBACK, valves.RETRY_WITHOUT_REASONING)
         http, streams = runtime.client(valves.BASE_URL), runtime.streams(valves.BASE_URL)
-        return FallbackClient(http, config, fallbacks, runtime.chat_only, streams), request
+        client = FallbackClient(http, config, fallbacks, runtime.chat_only, streams)
+        return client, applied.request, media.notices + applied.notices

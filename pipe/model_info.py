@@ -73,6 +73,9 @@ class ModelInfo:
     context_length: int | None = None
     free: bool = False
     supported: frozenset[str] = field(default_factory=frozenset)  # Responses field names
+    reasoning_budget: bool = False  # takes `reasoning.max_tokens` rather than an effort
+    prompt_cache: bool = False  # prices cached input (explicit breakpoints help on Anthropic)
+    description: str = ""
 
     @property
     def sub_id(self) -> str:
@@ -119,6 +122,11 @@ def parse_model(raw: dict[str, Any]) -> ModelInfo | None:
         context_length=entry.context_length,
         free=bool(known) and all(p == 0 for p in known),
         supported=frozenset(SUPPORTED_PARAM_MAP[p] for p in params if p in SUPPORTED_PARAM_MAP),
+        reasoning_budget=reasoning_info is not None
+        and reasoning_info.supports_max_tokens
+        and not reasoning_info.supported_efforts,
+        prompt_cache=_price(pricing.get("input_cache_read")) is not None,
+        description=entry.description or "",
     )
 
 

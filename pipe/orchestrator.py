@@ -23,7 +23,7 @@ from .holds import UpstreamGate
 from .logs import RequestContext, bind_request, get_logger, request_scope
 from .persist import TurnRecorder
 from .pump import StreamPump
-from .report import ChunkFactory, add_usage, final_status_line
+from .report import ChunkFactory, add_usage, final_status_line, served_by_fallback
 from .stream import ResponseAccumulator, RunOutcome, status_event
 from .toolloop import (
     ToolSession,
@@ -97,6 +97,7 @@ class ChatRun:
         self._lease: SlotLease | None = None  # upstream calls run in tasks it holds
         self._guard = guard  # the user's breaker
         self._streaming = True
+        self._requested_model = ""  # what was asked for (a fallback may serve instead)
 
     # ------------------------------------------------------------------ helpers
 
@@ -184,6 +185,7 @@ class ChatRun:
             try:
                 client, request = await self._prepare()
                 await self._emit_notices()
+                self._requested_model = request.model
                 if self._guard is not None:
                     await self._guard.check()
                 async with self._admission.slot() as self._lease:
@@ -382,6 +384,8 @@ class ChatRun:
         line = final_status_line(self._usage, now - self._started, generation)
         if outcome.incomplete_reason:
             line += f" · stopped: {outcome.incomplete_reason.replace('_', ' ')}"
+        if served_by_fallback(self._requested_model, outcome.model):
+            line += f" · served by {outcome.model}"
         await self.emit(status_event(line, done=True))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -103,6 +104,15 @@ def owui_usage(usage: Usage) -> dict[str, Any]:
     if usage.cost is not None:
         out["cost"] = usage.cost
     return out
+
+
+def served_by_fallback(requested: str, served: str) -> bool:
+    """True when OpenRouter answered with another model than the one asked for (a fallback).
+    Variant suffixes (`:online`) and dated snapshots of the asked model do not count."""
+    if not requested or not served:
+        return False
+    base, served = requested.split(":", 1)[0], served.split(":", 1)[0]
+    return served != base and re.fullmatch(re.escape(base) + r"-\d{4}-\d{2}-\d{2}", served) is None
 
 
 def final_status_line(usage: Usage | None, elapsed: float, generation_seconds: float | None) -> str:

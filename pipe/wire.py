@@ -68,10 +68,19 @@ LenientNumber = Annotated[float | None, BeforeValidator(_number_or_none)]
 ErrorCode = Annotated[str | int | None, BeforeValidator(_scalar_or_none)]
 
 
+class CacheControl(BaseModel):
+    """An explicit prompt-cache breakpoint (Anthropic-style) on a content block."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["ephemeral"] = "ephemeral"
+    ttl: Literal["5m", "1h"] | None = None
+
+
 class InputText(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["input_text"] = "input_text"
     text: str
+    cache_control: CacheControl | None = None
 
 
 class InputImage(BaseModel):
@@ -167,6 +176,7 @@ class ResponsesRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     model: str
+    models: list[str] | None = None  # fallbacks, in priority order
     input: list[InputItem]
     stream: bool = False
     instructions: str | None = None
@@ -186,6 +196,8 @@ class ResponsesRequest(BaseModel):
     metadata: dict[str, str] | None = None
     user: str | None = None
     session_id: str | None = None
+    provider: dict[str, Any] | None = None  # routing preferences
+    plugins: list[dict[str, Any]] | None = None  # web, context-compression, ...
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
@@ -335,6 +347,7 @@ def _nonempty_object_or_none(value: Any) -> Any:
 class ModelReasoning(_Wire):
     mandatory: Annotated[bool, BeforeValidator(bool)] = False
     supported_efforts: JsonList = Field(default_factory=list)
+    supports_max_tokens: Annotated[bool, BeforeValidator(bool)] = False
 
 
 class CatalogEntry(_Wire):
@@ -352,6 +365,7 @@ class CatalogEntry(_Wire):
         default_factory=ModelTopProvider
     )
     reasoning: Annotated[ModelReasoning | None, BeforeValidator(_nonempty_object_or_none)] = None
+    description: LenientText = None
 
 
 # ---------------------------------------------------------------- stream events

@@ -21,6 +21,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 
 from simulator.host import call as C
+from simulator.host import owui_modules
 from simulator.host.events_hub import EventHub
 from simulator.host.loader import LoadedFunction, default_function_id, load_function
 from simulator.host.models import list_models
@@ -67,6 +68,7 @@ class FakeHost:
         workspace_models: dict[str, dict[str, Any]] | None = None,
         default_user: C.HostUser | None = None,
     ) -> None:
+        owui_modules.install()  # Open WebUI's files/models modules, for the pipe's adapter
         self.functions: dict[str, LoadedFunction] = {f.id: f for f in functions or []}
         self.workspace_models = dict(workspace_models or {})
         self.default_user = default_user or C.HostUser()

@@ -8,9 +8,10 @@ from typing import Any
 from simulator.openrouter import default_answer, synth
 from simulator.openrouter.errors import SimHTTPError, generic_envelope
 from simulator.openrouter.faults import SCRIPT_STYLE, Fault
+from simulator.openrouter.features import Decision, web_citations
 from simulator.openrouter.state import QueueSpec
 from simulator.openrouter.synth import Script
-from simulator.openrouter.validation import ResponsesRequest
+from simulator.openrouter.validation import ResponsesRequest, last_user_text
 
 ECHOED_FIELDS = (
     "instructions",
@@ -87,16 +88,32 @@ def script_events(script: Script, req: ResponsesRequest) -> list[dict[str, Any]]
     return echo_request(synth.build_events(script), req)
 
 
+def decided(script: Script, decision: Decision | None, req: ResponsesRequest) -> Script:
+    """The script as routing shaped it: the serving model, web citations, cached tokens."""
+    if decision is None:
+        return script
+    update: dict[str, Any] = {}
+    if "model" not in script.model_fields_set or script.model == req.model:
+        update["model"] = decision.served_model
+    if decision.web and not script.citations:
+        update["citations"] = web_citations(last_user_text(req))
+        update["web_search"] = True
+    if decision.cached_tokens and not script.usage.cached_tokens:
+        update["usage"] = script.usage.model_copy(update={"cached_tokens": decision.cached_tokens})
+    return script.model_copy(update=update) if update else script
+
+
 def spec_events(
     spec: QueueSpec,
     req: ResponsesRequest,
     faults: list[Fault],
     model: dict[str, Any] | None = None,
     seed: int | str | None = None,
+    decision: Decision | None = None,
 ) -> list[dict[str, Any]]:
     """The event list of a queued `script` or `events` spec."""
     if spec.script is not None:
-        script = spec_script(spec, req, model, seed)
+        script = decided(spec_script(spec, req, model, seed), decision, req)
         return script_events(apply_script_faults(script, faults), req)
     assert spec.events is not None
     return synth.renumber(spec.events)

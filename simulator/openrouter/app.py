@@ -22,10 +22,11 @@ from starlette.routing import Route
 from simulator.cassettes.played import PlayedChunk, PlayedResponse
 from simulator.openrouter import answers, chat, default_answer, failure, loadgen, synth
 from simulator.openrouter.account import account_routes, generation_stats, rate_limit_headers
-from simulator.openrouter.capabilities import check_capabilities, payload_too_large
+from simulator.openrouter.capabilities import payload_too_large
 from simulator.openrouter.catalog import PROVIDER_BY_AUTHOR, Catalog
 from simulator.openrouter.errors import SimHTTPError, generic_envelope, model_not_found
 from simulator.openrouter.faults import PRE_RESPONSE, Fault, FaultSyntaxError, parse_faults
+from simulator.openrouter.features import decide, validate_features
 from simulator.openrouter.physics import parse_physics
 from simulator.openrouter.state import QueueSpec, SimConfig, SimState
 from simulator.openrouter.streaming import cut_after_events, fault_error, render_stream
@@ -75,7 +76,9 @@ def _stream(
     )
 
 
-async def read_recorded(state: SimState, request: Request) -> tuple[dict[str, str], Any]:
+async def read_recorded(
+    state: SimState, request: Request
+) -> tuple[dict[str, str], Any, dict[str, Any]]:
     """Headers and JSON body of an inference request, journaled (the raw text when it is not
     JSON, then the SimHTTPError that answers it)."""
     raw = await request.body()
@@ -90,8 +93,8 @@ async def read_recorded(state: SimState, request: Request) -> tuple[dict[str, st
     except SimHTTPError:
         state.record("POST", path, query, headers, _text(raw))
         raise
-    state.record("POST", path, query, headers, body)
-    return headers, body
+    entry = state.record("POST", path, query, headers, body)
+    return headers, body, entry
 
 
 class ResponsesHandler:
@@ -104,8 +107,8 @@ class ResponsesHandler:
 
     async def handle(self, request: Request) -> Response:
         try:
-            headers, body = await read_recorded(self.state, request)
-            return await self._answer(request.url.path, headers, body)
+            headers, body, entry = await read_recorded(self.state, request)
+            return await self._answer(request.url.path, headers, body, entry)
         except SimHTTPError as exc:
             if exc.status == 429:
                 retry = float(exc.headers.get("Retry-After") or 1)
@@ -113,17 +116,30 @@ class ResponsesHandler:
                     exc.headers.setdefault(k, v)
             return exc.response()
 
-    async def _answer(self, path: str, headers: dict[str, str], body: dict) -> Response:
+    async def _answer(
+        self, path: str, headers: dict[str, str], body: dict, entry: dict[str, Any]
+    ) -> Response:
         config = self.state.config
         _check_auth(config, headers)
         chat.check_responses_allowed(config.responses_refused_models, body)
         chat.check_reasoning_allowed(config.reasoning_rejected_models, body)
         req = validate_request(body)
+        validate_features(body)
         model = self.catalog.resolve(req.model)
-        if model is None and config.check_models:
-            raise model_not_found(req.model)
-        if model is not None:
-            check_capabilities(req, model)
+        if config.check_models:
+            for slug in [req.model, *(req.models or [])]:
+                if self.catalog.resolve(slug) is None:
+                    raise model_not_found(slug)
+        nxt = next(iter(self.state.pending()), None)  # what routing needs from the next answer
+        decision = decide(
+            req,
+            body,
+            self.catalog,
+            set(config.down_models) | set(nxt.down_models if nxt else []),
+            self.state.prompt_cache,
+            nxt.context_length if nxt else None,
+        )
+        entry["routing"] = decision.routing
         header_faults = _header_faults(headers)
         spec, owed = self.state.take()
         faults = list(config.faults) + header_faults + (spec.fault if spec else [])
@@ -156,7 +172,7 @@ class ResponsesHandler:
                 return Response(reply, status_code=status, headers=extra, media_type=media)
             return JSONResponse(reply, status_code=status, headers=extra)
         if spec is not None:
-            events = answers.spec_events(spec, req, faults, model, config.seed)
+            events = answers.spec_events(spec, req, faults, model, config.seed, decision)
             extra_headers = dict(spec.headers)
         elif self.player is not None:
             return await self._play(path, headers, body, faults)
@@ -170,7 +186,7 @@ class ResponsesHandler:
         else:
             script = default_answer.default_script(req, model, config.seed)
             script = answers.apply_script_faults(script, faults)
-            events = answers.script_events(script, req)
+            events = answers.script_events(answers.decided(script, decision, req), req)
             extra_headers = {}
         rid = _response_id(events)
         gen_id = synth.generation_id(rid)
@@ -246,7 +262,7 @@ class ChatHandler:
 
     async def handle(self, request: Request) -> Response:
         try:
-            headers, body = await read_recorded(self.state, request)
+            headers, body, _entry = await read_recorded(self.state, request)
             config = self.state.config
             _check_auth(config, headers)
             if not isinstance(body, dict) or not isinstance(body.get("messages"), list):

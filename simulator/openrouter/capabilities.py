@@ -66,8 +66,16 @@ def _parts(req: ResponsesRequest) -> list[dict[str, Any]]:
     return out
 
 
-def check_capabilities(req: ResponsesRequest, model: dict[str, Any]) -> None:
-    """Raise OpenRouter's refusal when `model` cannot serve `req`."""
+def check_capabilities(
+    req: ResponsesRequest,
+    model: dict[str, Any],
+    *,
+    compressed: bool = False,
+    context_length: int | None = None,
+) -> None:
+    """Raise OpenRouter's refusal when `model` cannot serve `req`. `compressed`: middle-out is
+    on, so an over-long prompt is trimmed instead of refused; `context_length` overrides the
+    catalog's (a scripted small context)."""
     params = set(model.get("supported_parameters") or [])
     function_tools = [t for t in req.tools or [] if t.type == "function"]
     if function_tools and "tools" not in params:
@@ -77,8 +85,8 @@ def check_capabilities(req: ResponsesRequest, model: dict[str, Any]) -> None:
         needed = PART_MODALITY.get(str(part.get("type")))
         if needed and needed not in modalities:
             raise no_endpoints(req.model, MODALITY_WORDS.get(needed, f"{needed} input"))
-    context = model.get("context_length")
-    if isinstance(context, int) and context > 0:
+    context = context_length or model.get("context_length")
+    if isinstance(context, int) and context > 0 and not compressed:
         prompt = input_tokens_of(req)
         wanted = req.max_output_tokens or 0
         if prompt + wanted > context:

@@ -40,6 +40,7 @@ class SimConfig(BaseModel):
     # must use /chat/completions); reasoning parameters rejected for these.
     responses_refused_models: list[str] = Field(default_factory=list)
     reasoning_rejected_models: list[str] = Field(default_factory=list)
+    down_models: list[str] = Field(default_factory=list)  # fail like an unavailable model
 
     @model_validator(mode="before")
     @classmethod
@@ -64,6 +65,8 @@ class QueueSpec(BaseModel):
     jitter: float | None = None
     seed: int | None = None
     keepalives: int | None = None
+    down_models: list[str] = Field(default_factory=list)  # unavailable for this answer
+    context_length: int | None = None  # overrides the catalog's for the length check
 
     @model_validator(mode="before")
     @classmethod
@@ -106,6 +109,7 @@ class SimState:
         self._generations: dict[str, dict[str, Any]] = {}
         self.open_answers = 0  # answers being sent now (see app.CountOpenAnswers)
         self.peak_open_answers = 0  # most at once since the last reset
+        self.prompt_cache: dict[str, int] = {}  # prefix digest -> tokens (cache_control)
 
     # queue -----------------------------------------------------------------
     def enqueue(self, *specs: QueueSpec | dict[str, Any] | Script) -> int:
@@ -203,5 +207,6 @@ class SimState:
             self._journal.clear()
             self._queue.clear()
             self._fault_hits.clear()
+            self.prompt_cache.clear()
             self._head_hits = 0
             self.peak_open_answers = self.open_answers

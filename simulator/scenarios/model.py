@@ -72,6 +72,8 @@ class UpstreamStep(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     fault: dict[str, Any] | str | None = None
     physics: dict[str, Any] | None = None
+    down_models: list[str] = Field(default_factory=list)  # unavailable for this answer
+    context_length: int | None = None  # the fake's context limit for this answer
     expect_request: RequestExpectation | None = None
 
     @model_validator(mode="after")
@@ -150,6 +152,17 @@ class Turn(_Strict):
     as_user: UserSpec | None = None
 
 
+class ScenarioFile(_Strict):
+    """A file in the fake Open WebUI's storage (uploaded by `owner`)."""
+
+    name: str
+    content_type: str
+    owner: str = "user-1"
+    text: str | None = None
+    base64: str | None = None
+    fixture: Literal["red.png", "report.pdf"] | None = None
+
+
 class Scenario(_Strict):
     name: str
     description: str = ""
@@ -158,6 +171,7 @@ class Scenario(_Strict):
     user: UserSpec = Field(default_factory=UserSpec)
     system: str | None = None
     tools: dict[str, ToolDef] = Field(default_factory=dict)
+    files: dict[str, ScenarioFile] = Field(default_factory=dict)  # id -> file in Open WebUI
     tool_mode: Literal["pipe", "passthrough"] = "pipe"
     turns: list[Turn]
     tags: list[str] = Field(default_factory=list)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import json
 import os
 import shutil
@@ -19,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from simulator.cassettes.format import load_cassette
+from simulator.host import owui_modules
 from simulator.host.call import HostUser, new_id
 from simulator.host.chats import HostChat
 from simulator.host.host import FakeHost, ModelNotFoundError
 from simulator.host.transcript import Transcript
+from simulator.internet import RED_PNG, TINY_PDF, Internet
 from simulator.openrouter.server import SimServer
 from simulator.scenarios.checks import check_requests, check_turn
 from simulator.scenarios.model import Scenario, ToolDef, Turn, UpstreamStep, UserSpec
@@ -136,6 +139,10 @@ def queue_spec(step: UpstreamStep, scenario: Scenario) -> dict[str, Any]:
         spec["fault"] = step.fault
     for key, value in (step.physics or {}).items():
         spec[key] = value
+    if step.down_models:
+        spec["down_models"] = step.down_models
+    if step.context_length is not None:
+        spec["context_length"] = step.context_length
     return spec
 
 
@@ -156,6 +163,44 @@ def _cassette_spec(ref: str, scenario: Scenario) -> dict[str, Any]:
     return {"events": events}
 
 
+_INTERNET: Internet | None = None
+
+
+def with_internet(scenario: Scenario) -> Scenario:
+    """`{internet}` in a scenario becomes the loopback internet's origin (started on first use)."""
+    global _INTERNET
+    text = scenario.model_dump_json()
+    if "{internet" not in text:
+        return scenario
+    if _INTERNET is None:
+        _INTERNET = Internet().start()
+    text = text.replace("{internet}", _INTERNET.url("")).replace(
+        "{internet_port}", str(_INTERNET.port)
+    )
+    return Scenario.model_validate_json(text)
+
+
+def register_files(scenario: Scenario) -> None:
+    """The scenario's files, in the fake Open WebUI's storage (fresh for every scenario)."""
+    owui_modules.install()
+    owui_modules.reset()
+    fixtures = {"red.png": RED_PNG, "report.pdf": TINY_PDF}
+    for file_id, spec in scenario.files.items():
+        if spec.fixture:
+            data = fixtures[spec.fixture]
+        elif spec.base64 is not None:
+            data = base64.b64decode(spec.base64)
+        else:
+            data = (spec.text or "").encode()
+        owui_modules.Files.add(
+            user_id=spec.owner,
+            name=spec.name,
+            content_type=spec.content_type,
+            data=data,
+            file_id=file_id,
+        )
+
+
 class ScenarioRunner:
     """Runs scenarios one after another against one simulator and one function file."""
 
@@ -173,6 +218,8 @@ class ScenarioRunner:
         # Each scenario starts with an empty artifact store of its own.
         self.store_path = self.data_dir / f"scenario-{new_id()[:12]}.db"
         try:
+            scenario = with_internet(scenario)
+            register_files(scenario)
             host, tools = self._host(scenario)
             model_id = await self._model_id(host, scenario.model)
             chat = HostChat()
