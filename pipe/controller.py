@@ -7,14 +7,14 @@ and an optional test transport; per-request state lives in a `ChatRun`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from pydantic import Field, field_validator
 
-from .errors import DEFAULT_ERROR_TEMPLATE, ErrorKind, PipeError, SupportContacts
+from .errors import ErrorKind, PipeError, SupportContacts
 from .fallback import FallbackClient, FallbackPolicy
-from .feature_valves import FeatureUserValves, FeatureValves
+from .feature_valves import FeatureUserValves
 from .fleet import Fleet, resolve_redis_url, settings_fingerprint
 from .guards import GuardPolicy, RequestGuard
 from .history import load_replay
@@ -38,14 +38,10 @@ from .toolloop import ToolSession
 from .tools import ToolExecutor, ToolPolicy, ToolRegistry
 from .translate import Identity, TranslateOptions, TranslationError, build_request
 from .upstream import ResponsesClient, UpstreamConfig, attribution_headers, catalog_timeout
-from .valve_checks import BaseUrlValve, HeaderTextValve, HeaderUrlValve
+from .valve_checks import BaseUrlValve
+from .valves import RequestValves, SummaryMode
 from .wire import Effort, FunctionTool, ResponsesRequest, json_object
 
-SummaryMode = Literal["auto", "concise", "detailed", "disabled"]
-ModelFilter = Literal["all", "only", "exclude"]
-ToolMode = Literal["pipe", "open_webui"]
-LogLevel = Literal["INHERIT", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-Retention = Literal["disabled", "next_reply", "conversation"]
 UNREACHABLE = (ErrorKind.CONNECT_TIMEOUT, ErrorKind.READ_TIMEOUT, ErrorKind.CONNECTION)
 
 
@@ -67,7 +63,7 @@ def _known_keys(api_key_valve: str) -> tuple[str, ...]:
 
 
 class Pipe:
-    class Valves(FeatureValves):
+    class Valves(RequestValves):
         BASE_URL: BaseUrlValve = Field(
             default_factory=default_base_url,
             description="OpenRouter API base URL (env OPENROUTER_API_BASE_URL).",
@@ -76,300 +72,6 @@ class Pipe:
             default="",
             description="OpenRouter API key; empty means the OPENROUTER_API_KEY environment variable. Stored encrypted (keyed from WEBUI_SECRET_KEY).",
             json_schema_extra={"input": {"type": "password"}},
-        )
-        MODEL_ID: str = Field(
-            default="auto",
-            description="'auto' lists the whole catalog; otherwise a comma-separated allowlist of model slugs.",
-        )
-        FREE_MODEL_FILTER: ModelFilter = Field(
-            default="all", description="all / only free models / exclude free models."
-        )
-        TOOL_CALLING_FILTER: ModelFilter = Field(
-            default="all", description="all / only models with tool calling / exclude them."
-        )
-        MODEL_CATALOG_REFRESH_SECONDS: int = Field(
-            default=3600, ge=60, le=604800, description="How long the model catalog is cached."
-        )
-        REASONING_EFFORT: Effort = Field(
-            default="medium",
-            description="Default reasoning effort for models that reason ('none' turns it off where allowed).",
-        )
-        REASONING_SUMMARY_MODE: SummaryMode = Field(
-            default="auto",
-            description="Reasoning summary requested from the model; 'disabled' asks for none.",
-        )
-        TASK_REASONING_EFFORT: Effort = Field(
-            default="low",
-            description="Reasoning effort for Open WebUI tasks (titles, tags, follow-ups).",
-        )
-        MAX_CONCURRENT_REQUESTS: int = Field(
-            default=50,
-            ge=1,
-            le=2000,
-            description="Requests running at once per worker (applies live).",
-        )
-        REQUEST_QUEUE_SIZE: int = Field(
-            default=500,
-            ge=0,
-            le=100000,
-            description="Requests allowed to wait for a slot; beyond it users get a 'busy' message at once.",
-        )
-        CONNECT_TIMEOUT_SECONDS: float = Field(
-            default=10.0,
-            gt=0,
-            le=300,
-            allow_inf_nan=False,
-            description="Connect timeout to OpenRouter (also bounds the model list request).",
-        )
-        READ_TIMEOUT_SECONDS: float = Field(
-            default=300.0,
-            gt=0,
-            le=3600,
-            allow_inf_nan=False,
-            description="Longest silence allowed between two reads of an answer.",
-        )
-        MAX_RETRIES: int = Field(
-            default=2,
-            ge=0,
-            le=10,
-            description="Retries on 408/429/5xx/timeouts, only before anything was shown.",
-        )
-        RETRY_BACKOFF_SECONDS: float = Field(
-            default=0.5,
-            ge=0,
-            le=60,
-            allow_inf_nan=False,
-            description="First retry delay; doubles per retry (Retry-After wins).",
-        )
-        RETRY_MAX_WAIT_SECONDS: float = Field(
-            default=30.0,
-            ge=0,
-            le=3600,
-            allow_inf_nan=False,
-            description="Longest wait before a retry; a longer Retry-After shows the error instead.",
-        )
-        BREAKER_MAX_FAILURES: int = Field(
-            default=5,
-            ge=0,
-            le=100,
-            description="Failed requests of one user (within BREAKER_WINDOW_SECONDS) that pause that user's requests (0: off).",
-        )
-        BREAKER_WINDOW_SECONDS: float = Field(
-            default=60.0, gt=0, le=3600, allow_inf_nan=False, description="The breaker's window."
-        )
-        BREAKER_COOLDOWN_SECONDS: float = Field(
-            default=30.0,
-            gt=0,
-            le=3600,
-            allow_inf_nan=False,
-            description="How long a user's requests stay paused once the breaker tripped.",
-        )
-        CHAT_COMPLETIONS_FALLBACK: bool = Field(
-            default=True,
-            description="When OpenRouter refuses /responses for a model, ask it on /chat/completions instead (before anything was shown).",
-        )
-        RETRY_WITHOUT_REASONING: bool = Field(
-            default=True,
-            description="When a provider rejects the reasoning parameters, retry once without them.",
-        )
-        STREAM_COALESCE_MS: int = Field(
-            default=40,
-            ge=0,
-            le=1000,
-            description="Window in which streamed deltas are merged into one chunk (0: no merging).",
-        )
-        SEND_END_USER_ID: bool = Field(
-            default=False, description="Send the Open WebUI user id as `user` and metadata.user_id."
-        )
-        SEND_SESSION_ID: bool = Field(
-            default=False,
-            description="Send the session id as `session_id` and metadata.session_id.",
-        )
-        SEND_CHAT_ID: bool = Field(default=False, description="Send metadata.chat_id.")
-        SEND_MESSAGE_ID: bool = Field(default=False, description="Send metadata.message_id.")
-        SHOW_PROGRESS_STATUS: bool = Field(
-            default=True, description="Status lines while thinking and searching."
-        )
-        SHOW_FINAL_USAGE_STATUS: bool = Field(
-            default=True, description="Final status line: time, tokens, cost, tokens/s."
-        )
-        HTTP_REFERER: HeaderUrlValve = Field(
-            default="https://openwebui.com/",
-            description="App attribution URL (HTTP-Referer header).",
-        )
-        APP_TITLE: HeaderTextValve = Field(
-            default="Open WebUI",
-            description="App attribution name (X-OpenRouter-Title header; printable ASCII).",
-        )
-        ERROR_TEMPLATE: str = Field(
-            default=DEFAULT_ERROR_TEMPLATE,
-            description="Markdown for error messages; placeholders {title} {message} {hint} {details} {error_id} {timestamp} {support} {kind} {status}.",
-        )
-        SUPPORT_EMAIL: str = Field(default="", description="Shown in error messages when set.")
-        SUPPORT_URL: str = Field(default="", description="Shown in error messages when set.")
-        TOOL_EXECUTION_MODE: ToolMode = Field(
-            default="pipe",
-            description="'pipe': the pipe runs Open WebUI's tools between model calls; 'open_webui': tool calls are handed to Open WebUI's own tool loop.",
-        )
-        MAX_FUNCTION_CALL_LOOPS: int = Field(
-            default=25,
-            ge=1,
-            le=1000,
-            description="Most tool rounds (model call -> tools -> model call) in one request.",
-        )
-        MAX_PARALLEL_TOOLS_PER_REQUEST: int = Field(
-            default=5, ge=1, le=50, description="Tool calls of one request running at once."
-        )
-        MAX_PARALLEL_TOOLS_GLOBAL: int = Field(
-            default=200,
-            ge=1,
-            le=2000,
-            description="Tool calls running at once in this worker process (applies live).",
-        )
-        TOOL_TIMEOUT_SECONDS: float = Field(
-            default=60.0,
-            gt=0,
-            le=3600,
-            allow_inf_nan=False,
-            description="Longest run of one tool call; a slower call is cancelled and the model told.",
-        )
-        TOOL_OUTPUT_MAX_CHARS: int = Field(
-            default=50_000,
-            ge=100,
-            le=5_000_000,
-            description="Longer tool outputs are cut to this many characters, with a note.",
-        )
-        STRICT_TOOL_SCHEMAS: bool = Field(
-            default=False,
-            description="Send tool schemas in strict mode where they can be (all properties required, no extra ones).",
-        )
-        REDIS_ENABLED: bool = Field(
-            default=True,
-            description="Share state between workers through Redis when a Redis URL is known (off: every worker keeps its own).",
-        )
-        REDIS_URL: str = Field(
-            default="",
-            description="Redis for the shared state; empty means Open WebUI's own REDIS_URL (none: no sharing).",
-        )
-        GLOBAL_MAX_CONCURRENT_REQUESTS: int = Field(
-            default=0,
-            ge=0,
-            le=100000,
-            description="Requests running at once across all workers (needs Redis; 0: no fleet-wide limit).",
-        )
-        GLOBAL_QUEUE_TIMEOUT_SECONDS: float = Field(
-            default=30.0,
-            ge=0,
-            le=3600,
-            description="How long a request waits for a fleet-wide slot before a 'busy' message.",
-        )
-        GLOBAL_LEASE_SECONDS: float = Field(
-            default=30.0,
-            ge=3,
-            le=3600,
-            description="A fleet-wide slot held by a worker that died is free again after this long.",
-        )
-        AUTH_FAILURE_COOLDOWN_SECONDS: float = Field(
-            default=60.0,
-            ge=0,
-            le=3600,
-            description="After OpenRouter refuses the API key (401), chats fail at once for this long instead of calling it again (every worker, with Redis); 0: off.",
-        )
-        WRITE_BEHIND_ENABLED: bool = Field(
-            default=True,
-            description="With Redis: stored reasoning/tool results go to Redis at once (readable by every worker) and to the database in batches.",
-        )
-        WRITE_BEHIND_BATCH_SIZE: int = Field(
-            default=50, ge=1, le=1000, description="Queued turns written per database transaction."
-        )
-        WRITE_BEHIND_CLAIM_SECONDS: float = Field(
-            default=30.0,
-            ge=1,
-            le=3600,
-            description="A queued turn taken by a worker that has not committed it after this long is taken over by another.",
-        )
-        WRITE_BEHIND_CACHE_SECONDS: int = Field(
-            default=3600,
-            ge=60,
-            le=604800,
-            description="How long queued rows stay readable from Redis (keep it above the longest database outage you ride out).",
-        )
-        WRITE_BEHIND_WARN_DEPTH: int = Field(
-            default=1000,
-            ge=1,
-            le=10_000_000,
-            description="Log a warning when more turns than this wait for the database.",
-        )
-        WRITE_BEHIND_FAILURE_LIMIT: int = Field(
-            default=5,
-            ge=1,
-            le=100,
-            description="Redis refusals in a row before this worker writes turns directly to the database (until Redis answers).",
-        )
-
-        LOG_LEVEL: LogLevel = Field(
-            default="INHERIT",
-            description="The pipe's log level; INHERIT follows Open WebUI's (GLOBAL_LOG_LEVEL). Session logs capture DEBUG whatever this says.",
-        )
-        SESSION_LOG_ENABLED: bool = Field(
-            default=False,
-            description="Write one encrypted archive per chat request (logs, upstream request and raw events, what the user saw); docs/operations.md.",
-        )
-        SESSION_LOG_DIR: str = Field(
-            default="",
-            description="Empty: archives go to the database (Open WebUI's own; every worker can read them). A directory path: one file per archive there.",
-        )
-        SESSION_LOG_RETENTION_DAYS: int = Field(
-            default=30, ge=1, le=3650, description="Archives older than this are deleted."
-        )
-        SESSION_LOG_MAX_BYTES: int = Field(
-            default=8_000_000,
-            ge=10_000,
-            le=200_000_000,
-            description="Most bytes of logs and upstream data kept per archive (before compression); the rest is counted, not kept.",
-        )
-        SESSION_LOG_MAX_RECORDS: int = Field(
-            default=5_000, ge=100, le=200_000, description="Most log records kept per archive."
-        )
-        USAGE_RECORDS_ENABLED: bool = Field(
-            default=False,
-            description="Store one row per request (user, model, tokens, cost, latency, outcome) for `orsim usage`.",
-        )
-
-        REASONING_RETENTION: Retention = Field(
-            default="conversation",
-            description="Keep the model's reasoning for later turns: 'conversation' (until retention), 'next_reply' (deleted once replayed), 'disabled'.",
-        )
-        PERSIST_TOOL_RESULTS: bool = Field(
-            default=True,
-            description="Keep tool calls and their results so later turns still know what the tools returned.",
-        )
-        TOOL_OUTPUT_RETENTION_TURNS: int = Field(
-            default=10,
-            ge=0,
-            le=1000,
-            description="Tool results older than this many turns are shortened to head and tail when replayed (0: never).",
-        )
-        ARTIFACT_DATABASE_URL: str = Field(
-            default="",
-            description="Database for stored reasoning/tool results; empty: Open WebUI's own database (outside Open WebUI: SQLite in DATA_DIR).",
-        )
-        ARTIFACT_ENCRYPTION_KEY: str = Field(
-            default="",
-            description="Secret that encrypts stored reasoning/tool results; empty: derived from WEBUI_SECRET_KEY.",
-        )
-        ARTIFACT_PREVIOUS_KEYS: str = Field(
-            default="",
-            description="Earlier ARTIFACT_ENCRYPTION_KEY values (comma-separated) whose rows stay readable.",
-        )
-        ARTIFACT_RETENTION_DAYS: int = Field(
-            default=90,
-            ge=1,
-            le=3650,
-            description="Stored items unused for this many days are deleted.",
-        )
-        ARTIFACT_CLEANUP_INTERVAL_HOURS: float = Field(
-            default=6.0, ge=0.1, le=168, description="How often each worker runs that cleanup."
         )
 
         @field_validator("API_KEY")

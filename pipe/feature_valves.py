@@ -1,9 +1,9 @@
 """The valves of the multimodal intake and of OpenRouter's request features (docs/multimodal.md),
 as bases of `Pipe.Valves` / `Pipe.UserValves` (which stay nested literally in the controller).
 
-Pydantic lists a base's fields first; `own_fields_first` puts the subclass's own fields (the
-connection and API key an administrator sets first) back at the top of the schema Open WebUI
-renders.
+Pydantic lists a base's fields first; `own_fields_first` puts each subclass's own fields (the
+connection and API key an administrator sets first) back above its bases' in the schema Open
+WebUI renders.
 """
 
 from __future__ import annotations
@@ -21,10 +21,17 @@ def own_fields_first(schema: dict[str, Any], cls: type[BaseModel]) -> None:
     properties = schema.get("properties")
     if not isinstance(properties, dict):
         return
-    own = [name for name in inspect.get_annotations(cls) if name in properties]
+    # Each class's own fields before its bases' (pydantic lists the base-most class first).
+    ordered = [
+        name
+        for klass in cls.__mro__
+        if issubclass(klass, BaseModel)
+        for name in inspect.get_annotations(klass)
+        if name in properties
+    ]
     schema["properties"] = {
-        **{name: properties[name] for name in own},
-        **{k: v for k, v in properties.items() if k not in own},
+        **{name: properties[name] for name in dict.fromkeys(ordered)},
+        **{k: v for k, v in properties.items() if k not in ordered},
     }
 
 
