@@ -126,12 +126,31 @@ class Holds:
 
 RATE_HOLD_MAX_SECONDS = 600.0
 
+# The hold reasons that refuse the whole key, with the error a held call is answered with.
+KEY_REFUSALS = {"auth": (ErrorKind.AUTH, 401), "forbidden": (ErrorKind.FORBIDDEN, 403)}
+
+
+def key_refusal(error: PipeError) -> str | None:
+    """The hold reason when `error` refuses the key itself: a 401, or a 403 that is not a
+    moderation flag (a disabled key, a key without permission). A moderation 403 is about one
+    input, so it must not pause every user of the key."""
+    if error.kind is ErrorKind.AUTH and error.status == 401:
+        return "auth"
+    moderation = (
+        error.details.get("flagged_input")
+        or error.details.get("reasons")
+        or error.error_type == "content_policy_violation"
+    )
+    if error.kind is ErrorKind.FORBIDDEN and error.status == 403 and not moderation:
+        return "forbidden"
+    return None
+
 
 @dataclass
 class UpstreamGate:
     """What OpenRouter told any worker about this key, applied before every upstream call:
-    a 429 with Retry-After holds (key, model) for that long; an authentication failure holds
-    the key for `auth_seconds`. A held call waits (up to `max_wait`) or fails at once with the
+    a 429 with Retry-After holds (key, model) for that long; a refused key (401, or a 403 that
+    is not a moderation flag) holds the key for `auth_seconds`. A held call waits (up to `max_wait`) or fails at once with the
     error OpenRouter gave, without calling it again."""
 
     holds: Holds
@@ -145,12 +164,13 @@ class UpstreamGate:
         hold = await self.holds.held(*self._scopes(model))
         if hold is None:
             return
-        if hold.reason == "auth":
+        if hold.reason in KEY_REFUSALS:
+            kind, status = KEY_REFUSALS[hold.reason]
             raise PipeError(
-                ErrorKind.AUTH,
+                kind,
                 "OpenRouter refused this API key moments ago; not trying it again for "
                 f"{hold.remaining:.0f}s.",
-                status=401,
+                status=status,
                 retryable=False,
             )
         if hold.remaining <= max_wait:
@@ -167,7 +187,8 @@ class UpstreamGate:
 
     async def learn(self, model: str, error: PipeError) -> None:
         auth, rate = self._scopes(model)
-        if error.kind is ErrorKind.AUTH and error.status == 401 and self.auth_seconds > 0:
-            await self.holds.hold(auth, self.auth_seconds, "auth")
+        refusal = key_refusal(error)
+        if refusal is not None and self.auth_seconds > 0:
+            await self.holds.hold(auth, self.auth_seconds, refusal)
         elif error.kind is ErrorKind.RATE_LIMIT and error.retry_after:
             await self.holds.hold(rate, min(error.retry_after, RATE_HOLD_MAX_SECONDS), "429")

@@ -47,7 +47,7 @@ class StateValves(FeatureValves):
         default=60.0,
         ge=0,
         le=3600,
-        description="After OpenRouter refuses the API key (401), chats fail at once for this long instead of calling it again (every worker, with Redis); 0: off.",
+        description="After OpenRouter refuses the API key (401, or a 403 that is not a moderation flag), chats fail at once for this long instead of calling it again (every worker, with Redis); 0: off.",
     )
     WRITE_BEHIND_ENABLED: bool = Field(
         default=True,

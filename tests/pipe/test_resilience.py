@@ -1,5 +1,5 @@
 """The four resilience behaviours, over real HTTP against the fake OpenRouter, which stages
-each failure: a per-key cool-down after 401 (holds.UpstreamGate), a per-user breaker, `/chat/completions` when
+each failure: a per-key cool-down after 401 or a non-moderation 403 (holds.UpstreamGate), a per-user breaker, `/chat/completions` when
 `/responses` is refused for a model, and one retry without reasoning parameters."""
 
 from __future__ import annotations
@@ -60,6 +60,15 @@ async def test_a_moderation_refusal_does_not_cool_the_key_down(openrouter_sim):
     pipe = make_pipe(openrouter_sim)
     assert "OpenRouter refused this request" in await chat(pipe)
     assert await chat(pipe) == "You said: hi"
+
+
+async def test_a_403_refusing_the_key_cools_it_down_for_every_user(openrouter_sim):
+    disabled = {"status": 403, "body": {"error": {"code": 403, "message": "Key is disabled"}}}
+    openrouter_sim.enqueue(disabled)
+    pipe = make_pipe(openrouter_sim, AUTH_FAILURE_COOLDOWN_SECONDS=60)
+    assert "OpenRouter refused this request" in await chat(pipe)
+    assert "not trying it again" in await chat(pipe, who="user-2")
+    assert len(openrouter_sim.requests_to("/responses")) == 1
 
 
 # ---------------------------------------------------------------- per-user breaker
