@@ -305,7 +305,15 @@ class OpenWebUI:
             **extra,
         }
         async with self._async_client(time_limit) as client:
-            resp = await client.post("/api/chat/completions", json=body)
+            try:
+                resp = await client.post("/api/chat/completions", json=body)
+            except httpx.TransportError as exc:
+                # The connection dropped before any answer (seen once with two uvicorn workers
+                # in a full run, never alone): show the server's log, then send the turn once
+                # more, as a browser's user would.
+                print(f"[owui-live] {exc!r} on POST /api/chat/completions; log tail:")
+                print(self.log_tail(60))
+                resp = await client.post("/api/chat/completions", json=body)
             if resp.status_code >= 300:
                 raise RestError("POST", "/api/chat/completions", resp.status_code, resp.text)
             accepted = resp.json()
