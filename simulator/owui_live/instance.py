@@ -344,8 +344,20 @@ class OpenWebUI:
         self, client: httpx.AsyncClient, chat_id: str, message_id: str, time_limit: float
     ):
         deadline = time.monotonic() + time_limit
+        dropped = False
         while True:
-            resp = await client.get(f"/api/v1/chats/{chat_id}")
+            try:
+                resp = await client.get(f"/api/v1/chats/{chat_id}")
+            except httpx.TransportError as exc:
+                if dropped:
+                    raise
+                # Polling as a browser does: a dropped connection is opened again, once, with
+                # the server's log shown (seen with two uvicorn workers in full runs only).
+                dropped = True
+                print(f"[owui-live] {exc!r} polling chat {chat_id}; log tail:")
+                print(self.log_tail(80))
+                await asyncio.sleep(0.5)
+                continue
             if resp.status_code == 200:
                 chat = resp.json()
                 message = ((chat.get("chat") or {}).get("history") or {}).get("messages", {}).get(
