@@ -88,17 +88,7 @@ async def test_a_user_sees_no_model_without_an_entry_and_cannot_chat(guarded):
     ],
 )
 async def test_an_access_grant_opens_one_model_to_a_user(guarded, grant):
-    r = await guarded.post(
-        "/api/v1/models/create",
-        headers=ADMIN,
-        json={
-            "id": "echo_pipe",
-            "name": "Echo",
-            "meta": {},
-            "params": {},
-            "access_grants": [grant],
-        },
-    )
+    r = await _create_entry(guarded, grant)
     assert r.status_code == 200, r.text
     ids = [m["id"] for m in (await guarded.get("/api/models", headers=USER)).json()["data"]]
     assert ids == ["echo_pipe"]
@@ -108,30 +98,10 @@ async def test_an_access_grant_opens_one_model_to_a_user(guarded, grant):
 
 async def test_an_entry_without_a_grant_for_the_user_keeps_the_model_hidden(guarded):
     grant = {"principal_type": "group", "principal_id": "other", "permission": "read"}
-    await guarded.post(
-        "/api/v1/models/create",
-        headers=ADMIN,
-        json={
-            "id": "echo_pipe",
-            "name": "Echo",
-            "meta": {},
-            "params": {},
-            "access_grants": [grant],
-        },
-    )
+    await _create_entry(guarded, grant)
     assert (await guarded.get("/api/models", headers=USER)).json() == {"data": []}
     write_only = {"principal_type": "user", "principal_id": "u1", "permission": "write"}
-    await guarded.post(
-        "/api/v1/models/create",
-        headers=ADMIN,
-        json={
-            "id": "echo_pipe",
-            "name": "E",
-            "meta": {},
-            "params": {},
-            "access_grants": [write_only],
-        },
-    )
+    await _create_entry(guarded, write_only)
     assert (await guarded.get("/api/models", headers=USER)).json() == {"data": []}
 
 
