@@ -97,6 +97,18 @@ def run_cmd(
     ),
     junit: str = typer.Option(None, "--junit", help="Also write JUnit XML here."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the pipe's own log lines."),
+    workers: int = typer.Option(
+        1, "--workers", help="Worker processes; turn N of a chat runs on worker (N-1) mod K."
+    ),
+    redis: str = typer.Option(
+        "", "--redis", help="Redis the workers share: a redis:// URL, or `auto` (started here)."
+    ),
+    database_url: str = typer.Option(
+        "",
+        "--database-url",
+        help="PostgreSQL server for the artifact stores (one database per scenario): a "
+        "postgresql:// URL of a role that may CREATE DATABASE, or `auto` (started here).",
+    ),
 ) -> None:
     """Run scenario suites on the real stack (fake host + fake OpenRouter) and print a table."""
     import logging
@@ -108,16 +120,23 @@ def run_cmd(
         format="%(levelname)s %(name)s: %(message)s",
     )
 
+    from simulator.scenarios.fleet import FleetError
     from simulator.scenarios.model import ScenarioFileError
     from simulator.scenarios.report import print_report, write_junit
-    from simulator.scenarios.suite import run_paths
+    from simulator.scenarios.suite import FleetOptions, run_paths
 
+    fleet = FleetOptions(workers, redis, database_url, verbose)
     try:
         results = run_paths(
-            [Path(p) for p in (paths or ["scenarios"])], Path(function) if function else None
+            [Path(p) for p in (paths or ["scenarios"])],
+            Path(function) if function else None,
+            fleet,
         )
     except ScenarioFileError as exc:
         typer.echo(f"invalid scenario: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except FleetError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     print_report(results)
     if junit:

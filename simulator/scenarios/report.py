@@ -14,19 +14,24 @@ from simulator.scenarios.runner import ScenarioResult
 def print_report(results: list[ScenarioResult], console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title="Scenarios")
-    for column, justify in (
+    fleet = any(any(r.workers) for r in results)  # some turn ran on a worker other than 0
+    columns = [
         ("scenario", "left"),
         ("result", "left"),
         ("upstream calls", "right"),
         ("tool calls", "right"),
         ("wall ms", "right"),
-    ):
+    ]
+    if fleet:
+        columns.append(("workers (per turn)", "left"))
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for r in results:
         mark = "[green]pass[/green]" if r.passed else "[red]FAIL[/red]"
-        table.add_row(
-            r.name, mark, str(r.upstream_calls), str(r.tool_calls), f"{r.seconds * 1000:.0f}"
-        )
+        row = [r.name, mark, str(r.upstream_calls), str(r.tool_calls), f"{r.seconds * 1000:.0f}"]
+        if fleet:
+            row.append(served_by(r))
+        table.add_row(*row)
     console.print(table)
     for r in results:
         if r.passed:
@@ -37,6 +42,11 @@ def print_report(results: list[ScenarioResult], console: Console | None = None) 
     passed = sum(r.passed for r in results)
     total_s = sum(r.seconds for r in results)
     console.print(f"{passed}/{len(results)} scenarios passed in {total_s:.2f} s")
+
+
+def served_by(result: ScenarioResult) -> str:
+    """`w0 w1 w0`: the worker that played each turn."""
+    return " ".join(f"w{w}" for w in result.workers)
 
 
 def write_junit(results: list[ScenarioResult], path: Path) -> None:
@@ -55,6 +65,9 @@ def write_junit(results: list[ScenarioResult], path: Path) -> None:
             name=r.name,
             time=f"{r.seconds:.3f}",
         )
+        if any(r.workers):
+            props = ET.SubElement(case, "properties")
+            ET.SubElement(props, "property", name="workers", value=served_by(r))
         if not r.passed:
             failure = ET.SubElement(case, "failure", message=r.failures[0][:200])
             failure.text = "\n".join(r.failures)

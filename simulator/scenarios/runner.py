@@ -6,9 +6,7 @@ contract (the fake host) and the HTTP upstream (the simulator's response queue a
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import base64
 import json
 import os
 import shutil
@@ -20,17 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from simulator.cassettes.format import load_cassette
-from simulator.host import owui_modules
-from simulator.host.call import HostUser, new_id
+from simulator.host.call import new_id
 from simulator.host.chats import HostChat
-from simulator.host.host import FakeHost, ModelNotFoundError
 from simulator.host.transcript import Transcript
-from simulator.internet import RED_PNG, TINY_PDF, Internet
+from simulator.internet import Internet
 from simulator.openrouter.server import SimServer
 from simulator.scenarios.checks import check_requests, check_turn
-from simulator.scenarios.model import Scenario, ToolDef, Turn, UpstreamStep, UserSpec
+from simulator.scenarios.model import Scenario, Turn, UpstreamStep
+from simulator.scenarios.play import FUNCTION_ID, ScenarioHost
 
-FUNCTION_ID = "openrouter"
+__all__ = ["FUNCTION_ID", "ScenarioResult", "ScenarioRunner", "TurnOutcome"]
 
 
 @dataclass
@@ -77,48 +74,11 @@ class ScenarioResult:
     upstream_calls: int = 0
     tool_calls: int = 0
     seconds: float = 0.0
+    workers: list[int] = field(default_factory=list)  # the worker that served each turn
 
     @property
     def name(self) -> str:
         return self.scenario.name
-
-
-class ScriptedTool:
-    """A tool of the scenario: plays its scripted behaviour and records every invocation."""
-
-    def __init__(self, name: str, spec: ToolDef) -> None:
-        self.name = name
-        self.spec = spec
-        self.calls: list[dict[str, Any]] = []
-
-    def entry(self) -> dict[str, Any]:
-        spec = {
-            "name": self.name,
-            "description": self.spec.description,
-            "parameters": self.spec.parameters,
-        }
-        return {"callable": self._sync if self.spec.sync else self._async, "spec": spec}
-
-    def _behave(self, kwargs: dict[str, Any]) -> Any:
-        behaviour = self.spec.behaviour_for(len(self.calls))
-        self.calls.append(dict(kwargs))
-        return behaviour
-
-    async def _async(self, **kwargs: Any) -> Any:
-        behaviour = self._behave(kwargs)
-        if behaviour.sleep:
-            await asyncio.sleep(behaviour.sleep)
-        if behaviour.raises:
-            raise RuntimeError(behaviour.raises)
-        return behaviour.returns
-
-    def _sync(self, **kwargs: Any) -> Any:
-        behaviour = self._behave(kwargs)
-        if behaviour.sleep:
-            time.sleep(behaviour.sleep)
-        if behaviour.raises:
-            raise RuntimeError(behaviour.raises)
-        return behaviour.returns
 
 
 def queue_spec(step: UpstreamStep, scenario: Scenario) -> dict[str, Any]:
@@ -180,48 +140,66 @@ def with_internet(scenario: Scenario) -> Scenario:
     return Scenario.model_validate_json(text)
 
 
-def register_files(scenario: Scenario) -> None:
-    """The scenario's files, in the fake Open WebUI's storage (fresh for every scenario)."""
-    owui_modules.install()
-    owui_modules.reset()
-    fixtures = {"red.png": RED_PNG, "report.pdf": TINY_PDF}
-    for file_id, spec in scenario.files.items():
-        if spec.fixture:
-            data = fixtures[spec.fixture]
-        elif spec.base64 is not None:
-            data = base64.b64decode(spec.base64)
-        else:
-            data = (spec.text or "").encode()
-        owui_modules.Files.add(
-            user_id=spec.owner,
-            name=spec.name,
-            content_type=spec.content_type,
-            data=data,
-            file_id=file_id,
-        )
+class LocalPlayers:
+    """Every turn played in this process, on one fake host per scenario (the default)."""
+
+    workers = 1
+
+    def __init__(self, function_path: Path) -> None:
+        self.function_path = function_path
+        self._host: ScenarioHost | None = None
+
+    async def open(self, scenario: Scenario, valves: dict[str, Any]) -> None:
+        self._host = ScenarioHost(self.function_path, scenario, valves)
+        await self._host.model_id(scenario.model)
+
+    async def play(
+        self, number: int, turn: Turn, history: list[dict[str, Any]], chat_id: str
+    ) -> tuple[list[Transcript], list[Any], int]:
+        assert self._host is not None
+        transcripts = await self._host.play(turn, history, chat_id)
+        return transcripts, [r for t in transcripts for r in t.tool_runs], 0
+
+    async def close(self) -> None:
+        self._host = None
 
 
 class ScenarioRunner:
-    """Runs scenarios one after another against one simulator and one function file."""
+    """Runs scenarios one after another against one simulator and one function file.
 
-    def __init__(self, function_path: Path, sim: SimServer) -> None:
+    `players` decides where turns run: in this process (`LocalPlayers`), or on K worker
+    processes sharing Redis and a database (simulator/scenarios/fleet.py), turn N of a chat on
+    worker N mod K; `stores` makes each scenario's empty artifact store (SQLite by default).
+    """
+
+    def __init__(
+        self,
+        function_path: Path,
+        sim: SimServer,
+        players: Any = None,
+        stores: Any = None,
+    ) -> None:
         self.function_path = function_path
         self.sim = sim
         self.data_dir = Path(_data_dir())
-        self.store_path = self.data_dir / "scenario.db"
+        self.players = players or LocalPlayers(function_path)
+        self.stores = stores or SqliteStores(self.data_dir)
 
     async def run(self, scenario: Scenario) -> ScenarioResult:
         started = time.perf_counter()
         self.sim.reset()
         failures: list[str] = []
         upstream_calls = tool_calls = 0
-        # Each scenario starts with an empty artifact store of its own.
-        self.store_path = self.data_dir / f"scenario-{new_id()[:12]}.db"
+        served: list[int] = []
+        store = await self.stores.new()  # each scenario starts with an empty store of its own
         try:
             scenario = with_internet(scenario)
-            register_files(scenario)
-            host, tools = self._host(scenario)
-            model_id = await self._model_id(host, scenario.model)
+            valves = {
+                "BASE_URL": self.sim.base_url,
+                "API_KEY": self.sim.api_key,
+                "ARTIFACT_DATABASE_URL": store.url,
+            }
+            await self.players.open(scenario, valves)
             chat = HostChat()
             if scenario.system:
                 chat.add_system(scenario.system)
@@ -232,7 +210,8 @@ class ScenarioRunner:
                     chat = chat.branch(turn.branch_at)
                 if turn.edit_last_assistant is not None:
                     chat.edit_last_assistant(turn.edit_last_assistant)
-                outcome = await self._turn(host, scenario, turn, chat, tools, model_id)
+                outcome, worker = await self._turn(number, scenario, turn, chat, store)
+                served.append(worker)
                 upstream_calls += len(outcome.requests)
                 tool_calls += len(outcome.tool_runs)
                 prefix = f"turn {number}: "
@@ -242,6 +221,12 @@ class ScenarioRunner:
                     break
         except Exception as exc:  # a crash is a failure of the scenario, reported plainly
             failures.append(f"crashed: {type(exc).__name__}: {exc}")
+        finally:
+            try:
+                await self.players.close()
+                await self.stores.release(store)
+            except Exception as exc:
+                failures.append(f"cleanup failed: {type(exc).__name__}: {exc}")
         return ScenarioResult(
             scenario,
             not failures,
@@ -249,83 +234,47 @@ class ScenarioRunner:
             upstream_calls,
             tool_calls,
             time.perf_counter() - started,
+            served,
         )
-
-    def _host(self, scenario: Scenario) -> tuple[FakeHost, dict[str, ScriptedTool]]:
-        valves = {
-            "BASE_URL": self.sim.base_url,
-            "API_KEY": self.sim.api_key,
-            "ARTIFACT_DATABASE_URL": f"sqlite:///{self.store_path}",
-            **scenario.valves,
-        }
-        user = _host_user(scenario.user)
-        host = FakeHost.from_file(
-            self.function_path, function_id=FUNCTION_ID, valves=valves, default_user=user
-        )
-        tools = {name: ScriptedTool(name, spec) for name, spec in scenario.tools.items()}
-        return host, tools
-
-    async def _model_id(self, host: FakeHost, slug: str) -> str:
-        listed = {m["id"] for m in await host.models()}
-        candidates = [
-            f"{FUNCTION_ID}.{slug}",
-            f"{FUNCTION_ID}.{slug.replace('/', '.', 1)}",
-            slug,
-        ]
-        return next((c for c in candidates if c in listed), candidates[1])
 
     async def _turn(
-        self,
-        host: FakeHost,
-        scenario: Scenario,
-        turn: Turn,
-        chat: HostChat,
-        tools: dict[str, ScriptedTool],
-        model_id: str,
-    ) -> TurnOutcome:
+        self, number: int, scenario: Scenario, turn: Turn, chat: HostChat, store: Any
+    ) -> tuple[TurnOutcome, int]:
         before = len(self.sim.requests_to("/responses"))
-        for tool in tools.values():
-            tool.calls.clear()
         for _ in range(turn.concurrent):
             self.sim.enqueue(*(queue_spec(s, scenario) for s in turn.upstream))
         if turn.user is not None:
             chat.add_user(turn.user)
-        history = chat.history()
-        model = await self._model_id(host, turn.model) if turn.model else model_id
-        tool_entries = {n: t.entry() for n, t in tools.items()} or None
-        spec = turn.as_user or scenario.user
-        as_user = _host_user(spec)
-
-        async def one_call() -> Transcript:
-            try:
-                if turn.task:
-                    return await host.task(turn.task, messages=history, model=model, user=as_user)
-                return await host.chat(
-                    history,
-                    model=model,
-                    user=as_user,
-                    chat_id=chat.chat_id,
-                    message_id=new_id(),
-                    stream=turn.stream,
-                    user_valves=spec.valves or None,
-                    tools=tool_entries,
-                    features=turn.features or None,
-                    extra_body=turn.body or None,
-                    ui=scenario.tool_mode == "passthrough",
-                )
-            except ModelNotFoundError as exc:  # Open WebUI answers 400 "Model not found"
-                transcript = Transcript(model=model, stream=turn.stream)
-                transcript.message.error = f"Model not found: {exc}"
-                return transcript
-
-        transcripts = list(await asyncio.gather(*(one_call() for _ in range(turn.concurrent))))
+        transcripts, tool_runs, worker = await self.players.play(
+            number, turn, chat.history(), chat.chat_id
+        )
         requests = self.sim.requests_to("/responses")[before:]
         if turn.task is None and transcripts[0].message.content:
             chat.record(transcripts[0])
-        tool_runs = [run for t in transcripts for run in t.tool_runs]
-        stored, payloads = read_store(self.store_path)
-        return TurnOutcome(transcripts, requests, tool_runs, stored, payloads)
+        stored, payloads = ({}, [])
+        if turn.expect.stored is not None or turn.expect.stored_lacks:
+            stored, payloads = await self.stores.read(store)
+        return TurnOutcome(transcripts, requests, tool_runs, stored, payloads), worker
 
 
-def _host_user(spec: UserSpec) -> HostUser:
-    return HostUser(id=spec.id, name=spec.name, email=spec.email, role=spec.role)
+@dataclass
+class SqliteStore:
+    url: str
+    path: Path
+
+
+class SqliteStores:
+    """A fresh SQLite file per scenario in the run's data directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def new(self) -> SqliteStore:
+        path = self.directory / f"scenario-{new_id()[:12]}.db"
+        return SqliteStore(f"sqlite:///{path}", path)
+
+    async def read(self, store: SqliteStore) -> tuple[dict[str, int], list[bytes]]:
+        return read_store(store.path)
+
+    async def release(self, store: SqliteStore) -> None:
+        return None
