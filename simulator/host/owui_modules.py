@@ -4,12 +4,16 @@ Real Open WebUI 0.12.4 exposes `open_webui.models.files.Files` (async `get_file_
 `open_webui.storage.provider.Storage` (`get_file(path)` -> a local path) and
 `open_webui.models.models` (`Models`, `ModelForm`). The fake host installs in-memory stand-ins
 with the same names and call shapes into `sys.modules`, only when no real `open_webui` is
-importable, so the pipe's adapter runs unchanged against it.
+importable, so the pipe's adapter runs unchanged against it. When the `DATABASE_URL`
+environment variable is set (`orsim serve-host --database-url`), `open_webui.internal.db`
+offers `async_engine` on it, as Open WebUI does, so the pipe keeps its tables in the database
+the workers share; without it the module has no engine and the pipe uses its own SQLite file.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import tempfile
 import time
@@ -119,6 +123,26 @@ Storage = _Storage()
 Models = _Models()
 
 
+def _database_module() -> types.ModuleType:
+    """`open_webui.internal.db` whose `async_engine` is made on first use from DATABASE_URL."""
+    module = types.ModuleType("open_webui.internal.db")
+
+    def getattr_(name: str) -> Any:
+        url = os.environ.get("DATABASE_URL", "").strip()
+        if name != "async_engine" or not url:
+            raise AttributeError(name)
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        from pipe.storage.database import async_url
+
+        engine = create_async_engine(async_url(url), pool_pre_ping=True)
+        module.async_engine = engine  # type: ignore[attr-defined]
+        return engine
+
+    module.__getattr__ = getattr_  # type: ignore[method-assign]
+    return module
+
+
 def reset() -> None:
     Files.records.clear()
     Models.records.clear()
@@ -140,6 +164,8 @@ def install() -> bool:
         "open_webui.models.models": types.ModuleType("open_webui.models.models"),
         "open_webui.storage": types.ModuleType("open_webui.storage"),
         "open_webui.storage.provider": types.ModuleType("open_webui.storage.provider"),
+        "open_webui.internal": types.ModuleType("open_webui.internal"),
+        "open_webui.internal.db": _database_module(),
     }
     for name, module in modules.items():
         if name != "open_webui.models.files" and name.count(".") < 2:

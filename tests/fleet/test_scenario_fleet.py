@@ -27,7 +27,7 @@ from simulator.scenarios.fleet import (
 from simulator.scenarios.model import Scenario, load_scenario_file
 from simulator.scenarios.runner import ScenarioResult, ScenarioRunner
 from simulator.scenarios.suite import FleetOptions, exported_function_file, run_scenarios
-from tests.fleet.test_chaos import create_tables, stored_ids
+from tests.fleet.chatfleet import create_tables, stored_ids
 
 pytestmark = pytest.mark.timeout(120)
 ROOT = Path(__file__).resolve().parents[2]
