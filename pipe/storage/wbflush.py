@@ -51,7 +51,6 @@ class Flusher:
         self._next_reclaim = 0.0
         self._next_maintain = 0.0
         self._depth_warned = False
-        self._redis_down_since: float | None = None
         self._spilled: list[QueuedTurn] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -71,7 +70,6 @@ class Flusher:
                 failures = self.db_failures
                 await self.flush_once(block=True)
                 await self.maintain()
-                self._redis_down_since = None
                 backoff = (
                     0.0
                     if self.db_failures == 0 or self.db_failures == failures
@@ -150,8 +148,8 @@ class Flusher:
                 )
             )
         except ResponseError as exc:
-            if "NOGROUP" in str(exc):  # Redis restarted empty: recreate, read again
-                self._group_ready = False
+            if "NOGROUP" in str(exc):
+                await self._queue_lost()
                 return []
             raise
         entries = _wb_entries(reply[0][1]) if reply else []
@@ -174,13 +172,20 @@ class Flusher:
             )
         except ResponseError as exc:
             if "NOGROUP" in str(exc):
-                self._group_ready = False
+                await self._queue_lost()
                 return []
             raise
         entries = _wb_entries(reply[1] if len(reply) > 1 else [])
         if entries:
             get_logger().info("write-behind: reclaimed %d idle queued turns", len(entries))
         return entries
+
+    async def _queue_lost(self) -> None:
+        """The stream or its group vanished (Redis restarted empty, a flush, an eviction):
+        recreate it, and write what this process queued into it directly, without waiting
+        for the periodic check, so other workers find those rows in the database at once."""
+        self._group_ready = False
+        await self._write_unconfirmed("Redis lost the write-behind queue")
 
     async def _commit(self, entries: list[WbEntry]) -> int:
         turns: list[QueuedTurn] = []
@@ -303,14 +308,11 @@ class Flusher:
             store.unconfirmed.pop(entry_id, None)
 
     async def _redis_gone(self) -> None:
-        """Redis unreachable for a while: what this process queued goes straight to the DB
-        (if Redis comes back with it, the second write changes nothing)."""
-        now = time.monotonic()
-        if self._redis_down_since is None:
-            self._redis_down_since = now
-            return
-        if now - self._redis_down_since >= self.store.policy.confirm_seconds:
-            await self._write_unconfirmed("Redis is unavailable")
+        """Redis unreachable: what this process queued goes straight to the database now. The
+        queue may be gone with Redis, and while a worker's link is down its reads skip Redis,
+        so the database is where the next turn (on any worker) looks. If Redis comes back
+        with the queue, the second write changes nothing."""
+        await self._write_unconfirmed("Redis is unavailable")
 
     async def _write_unconfirmed(self, why: str) -> None:
         store = self.store

@@ -8,6 +8,7 @@ import logging
 
 import fakeredis
 import pytest
+import redis.asyncio
 
 from pipe.redislink import RedisLink
 from pipe.storage.codec import ArtifactRow
@@ -147,6 +148,60 @@ async def test_turns_redis_lost_are_written_by_the_worker_that_queued_them(
     assert not a.unconfirmed
     assert any("Redis lost 1 queued turns" in r.getMessage() for r in caplog.records)
     await stop(a)
+
+
+def resume(store: WriteBehindStore) -> None:
+    store.flusher._stopping = False
+    store.flusher.ensure_running()
+
+
+async def wait_for_rows(vault: ArtifactVault, n: int, seconds: float = 1.0) -> int:
+    for _ in range(int(seconds / 0.02)):
+        if len(await vault.store.rows()) >= n:
+            break
+        await asyncio.sleep(0.02)
+    return len(await vault.store.rows())
+
+
+async def test_a_redis_outage_writes_the_turns_this_worker_queued_directly_at_once(
+    database: Database, vault: ArtifactVault, fake_redis_server
+) -> None:
+    """Not after the periodic check (a minute here): other workers read the database only
+    while their link is down, so the rows must be there now."""
+    a = worker(database, fake_redis_server, confirm_seconds=60)
+    pause(a)
+    await a.commit_turn(await sealed_rows(vault, 2), user_id="u1")  # queued, not flushed
+    fake_redis_server.connected = False
+    resume(a)
+    assert await wait_for_rows(vault, 2) == 2
+    assert not a.unconfirmed
+    fake_redis_server.connected = True
+    await stop(a)
+
+
+async def test_a_queue_redis_lost_is_written_directly_by_its_writers_at_once(
+    database: Database, vault: ArtifactVault, redis_server
+) -> None:
+    """A real redis-server (fakeredis words the missing-group error differently): the queue
+    vanishes under a worker (FLUSHALL, as a restart without persistence); at its next read
+    the worker writes what it queued there, without waiting for the periodic check."""
+    link = RedisLink(redis_server.url, namespace="t")
+    other = Database(choose_target(database.engine.url.render_as_string(False)))
+    a = WriteBehindStore(other, link, WriteBehindPolicy(**{**FAST.__dict__, "confirm_seconds": 60}))
+    client = redis.asyncio.Redis.from_url(redis_server.url)
+    for _ in range(100):  # the flusher made its consumer group
+        if await client.exists(a.stream):
+            break
+        await asyncio.sleep(0.01)
+    pause(a)
+    await a.commit_turn(await sealed_rows(vault, 2), user_id="u1")
+    await client.flushall()
+    resume(a)  # its next read finds no consumer group
+    assert await wait_for_rows(vault, 2) == 2
+    assert not a.unconfirmed
+    await stop(a)
+    await client.aclose()
+    await link.aclose()
 
 
 async def test_repeated_redis_refusals_switch_to_direct_writes(
