@@ -114,10 +114,15 @@ class ArtifactCodec:
             raise ValueError(f"artifact {row.id}: payload has no item")
         offset = body.get("offset")
         return Artifact(
-            **_identity(row),
-            item=body["item"],
-            offset=offset if isinstance(offset, int) and offset >= 0 else 0,
-            created_at=row.created_at,
+            row.id,
+            row.user_id,
+            row.chat_id,
+            row.message_id,
+            row.model_id,
+            row.item_type,
+            body["item"],
+            offset if isinstance(offset, int) and offset >= 0 else 0,
+            row.created_at,
         )
 
     def reseal(self, row: ArtifactRow) -> ArtifactRow:

@@ -9,28 +9,32 @@ scoped by user), `commit_turn` (one transaction for everything a finished turn c
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .codec import IDENTITY_FIELDS, ArtifactRow
+from .codec import ArtifactRow
 from .database import Database
 from .schema import artifacts_table
 
 _COLUMNS = artifacts_table.c
 
 
+# Selected in the row's field order, so a result row maps onto `ArtifactRow` by position
+# (a replay reads 150 rows before the first token: no per-field lookups or conversions).
+_ROW_COLUMNS = tuple(_COLUMNS[f.name] for f in fields(ArtifactRow))
+_PAYLOAD_INDEX = [f.name for f in fields(ArtifactRow)].index("payload")
+
+
 def _row(record: Any) -> ArtifactRow:
-    return ArtifactRow(
-        **{name: str(getattr(record, name)) for name in IDENTITY_FIELDS},
-        key_id=record.key_id,
-        codec=int(record.codec),
-        payload=bytes(record.payload),
-        created_at=int(record.created_at),
-        last_used=int(record.last_used),
-    )
+    values = tuple(record)
+    payload = values[_PAYLOAD_INDEX]
+    if type(payload) is not bytes:  # a driver's memoryview or bytearray
+        values = (*values[:_PAYLOAD_INDEX], bytes(payload), *values[_PAYLOAD_INDEX + 1 :])
+    return ArtifactRow(*values)
 
 
 class ArtifactStore:
@@ -103,7 +107,7 @@ class ArtifactStore:
         await self.db.ready()
         async with self.db.engine.connect() as conn:
             result = await conn.execute(
-                select(artifacts_table).where(
+                select(*_ROW_COLUMNS).where(
                     _COLUMNS.id.in_(list(dict.fromkeys(ids))), _COLUMNS.user_id == user_id
                 )
             )
@@ -121,7 +125,7 @@ class ArtifactStore:
     async def rows(self, **where: str) -> list[ArtifactRow]:
         """Every row matching column equalities (operators, tests, re-encryption batches)."""
         await self.db.ready()
-        stmt = select(artifacts_table).order_by(_COLUMNS.created_at, _COLUMNS.id)
+        stmt = select(*_ROW_COLUMNS).order_by(_COLUMNS.created_at, _COLUMNS.id)
         for name, value in where.items():
             stmt = stmt.where(_COLUMNS[name] == value)
         async with self.db.engine.connect() as conn:
@@ -149,7 +153,7 @@ class ArtifactStore:
     async def sealed_with_other_keys(self, current_key_id: str, limit: int) -> list[ArtifactRow]:
         await self.db.ready()
         stmt = (
-            select(artifacts_table)
+            select(*_ROW_COLUMNS)
             .where(_COLUMNS.key_id != current_key_id)
             .order_by(_COLUMNS.id)
             .limit(limit)

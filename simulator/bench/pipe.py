@@ -57,6 +57,14 @@ class SimProcess:
     def enqueue(self, spec: dict[str, Any]) -> None:
         self._control.post("/_sim/queue", json=[spec]).raise_for_status()
 
+    def last_received(self, path_suffix: str = "/responses") -> float:
+        """When the newest request to `path_suffix` reached the simulator's handler, on the
+        `time.perf_counter()` clock of this machine (monotonic, shared by processes)."""
+        entries = self._control.get("/_sim/requests", params={"bodies": "0"}).json()
+        return float(
+            next(e for e in reversed(entries) if e["path"].endswith(path_suffix))["received"]
+        )
+
     def close(self) -> None:
         self._control.close()
         self.proc.terminate()

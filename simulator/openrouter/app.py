@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -81,19 +82,20 @@ async def read_recorded(
 ) -> tuple[dict[str, str], Any, dict[str, Any]]:
     """Headers and JSON body of an inference request, journaled (the raw text when it is not
     JSON, then the SimHTTPError that answers it)."""
+    received = time.monotonic()
     raw = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
     path, query = request.url.path, request.url.query
     limit = state.config.max_body_bytes
     if len(raw) > limit:
-        state.record("POST", path, query, headers, f"<{len(raw)} bytes, not kept>")
+        state.record("POST", path, query, headers, f"<{len(raw)} bytes, not kept>", received)
         raise payload_too_large(len(raw), limit)
     try:
         body: Any = parse_json_body(raw)
     except SimHTTPError:
-        state.record("POST", path, query, headers, _text(raw))
+        state.record("POST", path, query, headers, _text(raw), received)
         raise
-    entry = state.record("POST", path, query, headers, body)
+    entry = state.record("POST", path, query, headers, body, received)
     return headers, body, entry
 
 
@@ -393,8 +395,12 @@ def _int_param(request: Request, name: str, default: int | None) -> int | None:
 
 
 def _control_routes(state: SimState, player: Player | None) -> list[Route]:
-    async def requests(_: Request) -> Response:
-        return JSONResponse(state.journal())
+    async def requests(request: Request) -> Response:
+        """The journal; `?bodies=0` leaves the bodies out (a benchmark reading timings)."""
+        entries = state.journal()
+        if request.query_params.get("bodies") == "0":
+            entries = [{k: v for k, v in e.items() if k != "body"} for e in entries]
+        return JSONResponse(entries)
 
     async def reset(_: Request) -> Response:
         state.reset()

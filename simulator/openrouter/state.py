@@ -168,8 +168,17 @@ class SimState:
 
     # journal ---------------------------------------------------------------
     def record(
-        self, method: str, path: str, query: str, headers: dict[str, str], body: Any
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: Any,
+        received: float | None = None,
     ) -> dict[str, Any]:
+        """Journal one request. `received` is `time.monotonic()` when its handler started
+        (before the body was read): the same clock as `time.perf_counter()` in every process
+        of this machine, so a benchmark can tell the client's time from the server's."""
         entry = {
             "method": method,
             "path": path,
@@ -177,6 +186,7 @@ class SimState:
             "headers": redact_headers(headers),
             "body": body,
             "time": time.time(),
+            "received": time.monotonic() if received is None else received,
         }
         with self._lock:
             if self._journal.maxlen != self.config.journal_limit:  # config was swapped
