@@ -337,6 +337,7 @@ class Pipe:
                 valves.ARTIFACT_ENCRYPTION_KEY,
                 valves.ARTIFACT_PREVIOUS_KEYS,
                 write_behind,
+                memory_mb=valves.ARTIFACT_MEMORY_CACHE_MB,
             )
 
         return TurnRecorder(ctx=ctx, policy=policy, vault_factory=vault)
@@ -433,7 +434,11 @@ class Pipe:
         replay = None
         if recorder is not None:
             replay = await load_replay(
-                recorder.vault_factory, ctx.user_id, body.get("messages"), slug
+                recorder.vault_factory,
+                ctx.user_id,
+                body.get("messages"),
+                slug,
+                ("reasoning",) if recorder.policy.reasoning == "next_reply" else (),
             )
             recorder.model_slug, recorder.replay = slug, replay
             if replay is not None:

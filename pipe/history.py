@@ -77,9 +77,15 @@ def marker_ids(messages: Iterable[Any]) -> list[str]:
 
 
 async def load_replay(
-    vault_factory: Any, user_id: str, messages: Any, model_slug: str
+    vault_factory: Any,
+    user_id: str,
+    messages: Any,
+    model_slug: str,
+    fresh_types: tuple[str, ...] = (),
 ) -> Replay | None:
-    """The artifacts the request's markers point at (None when there are no markers)."""
+    """The artifacts the request's markers point at (None when there are no markers);
+    `fresh_types` are read from the database even when this process holds them (reasoning
+    kept for the next reply only: another worker may have deleted it after its replay)."""
     ids = marker_ids(messages if isinstance(messages, list) else [])
     if not ids:
         return None
@@ -89,7 +95,7 @@ async def load_replay(
         return replay
     try:
         vault: ArtifactVault = vault_factory()
-        result = await vault.load(user_id, ids)
+        result = await vault.load(user_id, ids, fresh_types=fresh_types)
     except VaultUnavailable as exc:
         replay.notices.append(f"Earlier reasoning and tool results unavailable: {exc.reason}")
         return replay

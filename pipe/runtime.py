@@ -104,9 +104,11 @@ class PipeRuntime:
         key: str,
         previous_keys: str,
         write_behind: tuple[Fleet, WriteBehindPolicy] | None = None,
+        memory_mb: float = 0,
     ) -> ArtifactVault:
         """The artifact vault for a database and key set (valves may change between calls);
-        with `write_behind` (a fleet with Redis) its writes are queued in Redis first."""
+        with `write_behind` (a fleet with Redis) its writes are queued in Redis first;
+        `memory_mb` bounds the artifacts it keeps in the clear for the next turns."""
         database = self.database(configured_url)
         current, older = resolve_secrets(key, previous_keys)
         fingerprint = hashlib.sha256("\0".join([current, *older]).encode()).hexdigest()
@@ -115,6 +117,7 @@ class PipeRuntime:
             vault = ArtifactVault(database, current, older)
             self._vaults[(database.target.url, fingerprint)] = vault
         vault.store = self._store(database, write_behind)
+        vault.opened.resize(int(memory_mb * 1024 * 1024))
         return vault
 
     def _store(

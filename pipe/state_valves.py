@@ -145,3 +145,9 @@ class StateValves(FeatureValves):
     ARTIFACT_CLEANUP_INTERVAL_HOURS: float = Field(
         default=6.0, ge=0.1, le=168, description="How often each worker runs that cleanup."
     )
+    ARTIFACT_MEMORY_CACHE_MB: float = Field(
+        default=64.0,
+        ge=0,
+        le=4096,
+        description="Memory per worker for stored items it saved or read lately (the next turn then replays them without a database read); 0 turns it off.",
+    )

@@ -78,7 +78,12 @@ class ArtifactCodec:
         self._decompressor = zstandard.ZstdDecompressor()
 
     def seal(self, artifact: Artifact) -> ArtifactRow:
+        return self.seal_sized(artifact)[0]
+
+    def seal_sized(self, artifact: Artifact) -> tuple[ArtifactRow, int]:
+        """The row, and the size of the artifact's JSON (what keeping it in memory costs)."""
         plain = orjson.dumps({"item": artifact.item, "offset": artifact.offset})
+        size = len(plain)
         codec = CODEC_AESGCM
         if len(plain) >= COMPRESS_MIN_BYTES:
             packed = self._compressor.compress(plain)
@@ -86,7 +91,7 @@ class ArtifactCodec:
                 plain, codec = packed, codec | CODEC_ZSTD
         aad = associated_data(artifact.user_id, artifact.chat_id, artifact.id, artifact.item_type)
         key_id, blob = self.keys.seal(plain, aad)
-        return ArtifactRow(
+        row = ArtifactRow(
             **_identity(artifact),
             key_id=key_id,
             codec=codec,
@@ -94,9 +99,14 @@ class ArtifactCodec:
             created_at=artifact.created_at,
             last_used=artifact.created_at,
         )
+        return row, size
 
     def open(self, row: ArtifactRow) -> Artifact:
         """Raises ArtifactKeyError / ArtifactIntegrityError (crypto) or ValueError (payload)."""
+        return self.open_sized(row)[0]
+
+    def open_sized(self, row: ArtifactRow) -> tuple[Artifact, int]:
+        """The artifact, and the size of its JSON; raises as `open` does."""
         data = bytes(row.payload)
         if row.codec & CODEC_AESGCM:
             aad = associated_data(row.user_id, row.chat_id, row.id, row.item_type)
@@ -113,7 +123,7 @@ class ArtifactCodec:
         if not isinstance(body, dict) or not isinstance(body.get("item"), dict):
             raise ValueError(f"artifact {row.id}: payload has no item")
         offset = body.get("offset")
-        return Artifact(
+        artifact = Artifact(
             row.id,
             row.user_id,
             row.chat_id,
@@ -124,6 +134,7 @@ class ArtifactCodec:
             offset if isinstance(offset, int) and offset >= 0 else 0,
             row.created_at,
         )
+        return artifact, len(data)
 
     def reseal(self, row: ArtifactRow) -> ArtifactRow:
         """The same artifact sealed with the current key (key rotation)."""

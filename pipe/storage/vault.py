@@ -15,7 +15,7 @@ import contextlib
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from ..logs import get_logger
 from .codec import Artifact, ArtifactCodec, ArtifactRow
 from .crypto import ArtifactIntegrityError, ArtifactKeyError, KeyRing
 from .database import Breaker, Database, SchemaDriftError
+from .opened import OpenedArtifacts
 from .store import ArtifactStore
 
 LOAD_TIMEOUT_SECONDS = 3.0
@@ -56,12 +57,14 @@ class ArtifactVault:
         *,
         load_timeout: float = LOAD_TIMEOUT_SECONDS,
         save_timeout: float = SAVE_TIMEOUT_SECONDS,
+        memory_bytes: int = 0,
     ) -> None:
         self.db = database
         self.load_timeout = load_timeout
         self.save_timeout = save_timeout
         self.store = ArtifactStore(database)
         self.breaker = Breaker()
+        self.opened = OpenedArtifacts(memory_bytes)
         self._secret = secret
         self._older = list(older_secrets)
         self._codec: ArtifactCodec | None = None
@@ -114,35 +117,61 @@ class ArtifactVault:
         touch: Sequence[str] = (),
         remove: Sequence[str] = (),
     ) -> None:
-        """Seal and commit one turn in one transaction (or nothing at all)."""
+        """Seal and commit one turn in one transaction (or nothing at all); what it stored is
+        kept in memory for the next turn, what it removed is forgotten."""
+        sealed: list[tuple[ArtifactRow, int]] = []
 
         async def work() -> None:
             codec = await self.codec()
-            rows = [codec.seal(a) for a in artifacts]
+            sealed[:] = [codec.seal_sized(a) for a in artifacts]
             await self.store.commit_turn(
-                rows, touch=touch, remove=remove, user_id=user_id, now=int(time.time())
+                [row for row, _ in sealed],
+                touch=touch,
+                remove=remove,
+                user_id=user_id,
+                now=int(time.time()),
             )
 
         await self._guarded("save", work, self.save_timeout)
+        for artifact, (_, size) in zip(artifacts, sealed, strict=True):
+            self.opened.put(artifact, size)
+        self.opened.drop(user_id, remove)
 
-    async def load(self, user_id: str, ids: Sequence[str]) -> LoadResult:
-        async def work() -> tuple[ArtifactCodec, dict[str, ArtifactRow]]:
-            codec = await self.codec()
-            return codec, await self.store.load(user_id, ids)
+    async def load(
+        self, user_id: str, ids: Sequence[str], *, fresh_types: Collection[str] = ()
+    ) -> LoadResult:
+        """The artifacts of `ids` this user owns, in `ids` order: from memory when this process
+        sealed or opened them lately (except `fresh_types`), the rest in one query."""
+        wanted = list(dict.fromkeys(ids))
+        kept = self.opened.get(user_id, wanted, fresh_types)
+        missing = [i for i in wanted if i not in kept]
+        rows: dict[str, ArtifactRow] = {}
+        codec: ArtifactCodec | None = None
+        if missing:
 
-        codec, rows = await self._guarded("load", work, self.load_timeout)
+            async def work() -> tuple[ArtifactCodec, dict[str, ArtifactRow]]:
+                codec = await self.codec()
+                return codec, await self.store.load(user_id, missing)
+
+            codec, rows = await self._guarded("load", work, self.load_timeout)
         result = LoadResult()
-        for artifact_id in dict.fromkeys(ids):
+        for artifact_id in wanted:
+            if artifact_id in kept:
+                result.artifacts[artifact_id] = kept[artifact_id]
+                continue
             row = rows.get(artifact_id)
-            if row is None:
+            if row is None or codec is None:
                 result.missing.append(artifact_id)
                 continue
             try:
-                result.artifacts[artifact_id] = codec.open(row)
+                artifact, size = codec.open_sized(row)
             except ArtifactKeyError:
                 result.unreadable[artifact_id] = "key"
             except (ArtifactIntegrityError, ValueError):
                 result.unreadable[artifact_id] = "integrity"
+            else:
+                result.artifacts[artifact_id] = artifact
+                self.opened.put(artifact, size)
         return result
 
     # ------------------------------------------------------------------ retention
@@ -165,6 +194,7 @@ class ArtifactVault:
         except VaultUnavailable:
             return 0
         if removed:
+            self.opened.clear()  # which of them were in memory is not worth a query
             get_logger().info(
                 "artifact retention removed %d rows unused for %d days", removed, retention_days
             )

@@ -244,6 +244,26 @@ async def test_next_reply_reasoning_is_deleted_after_it_was_replayed(openrouter_
     assert kinds(sent(openrouter_sim))[1:3] == ["function_call:", "function_call_output:"]
 
 
+async def test_next_reply_reasoning_another_worker_replayed_is_not_replayed_from_memory(
+    openrouter_sim, data_dir
+):
+    """This worker still holds turn 1's reasoning in memory; another worker replayed it (and
+    deleted it): the next turn here must not send it again."""
+    pipe = bare_pipe(openrouter_sim, REASONING_RETENTION="next_reply")
+    messages, answer = await first_turn(openrouter_sim, pipe)
+    db = Database(choose_target(f"sqlite:///{data_dir / 'openrouter_pipe.db'}"))
+    try:
+        store = ArtifactStore(db)
+        reasoning = [r.id for r in await store.rows(item_type="reasoning")]
+        assert len(reasoning) == 1
+        await store.delete(reasoning)
+    finally:
+        await db.dispose()
+    openrouter_sim.enqueue(script(text="ok"))
+    await run_pipe(pipe, body(follow_up(messages, answer)), Recorder())
+    assert kinds(sent(openrouter_sim))[1:3] == ["function_call:", "function_call_output:"]
+
+
 async def test_disabled_retention_and_no_tool_results_store_nothing(openrouter_sim, data_dir):
     pipe = bare_pipe(openrouter_sim, REASONING_RETENTION="disabled", PERSIST_TOOL_RESULTS=False)
     _, answer = await first_turn(openrouter_sim, pipe)
