@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import String, any_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -108,10 +108,17 @@ class ArtifactStore:
         async with self.db.engine.connect() as conn:
             result = await conn.execute(
                 select(*_ROW_COLUMNS).where(
-                    _COLUMNS.id.in_(list(dict.fromkeys(ids))), _COLUMNS.user_id == user_id
+                    self._id_in(list(dict.fromkeys(ids))), _COLUMNS.user_id == user_id
                 )
             )
             return {row.id: row for row in map(_row, result)}
+
+    def _id_in(self, ids: list[str]) -> Any:
+        """`id IN (...)`; on PostgreSQL `id = ANY(array)`: one parameter instead of one per id,
+        so the statement text stays the same (cached by the driver) and binds in one step."""
+        if self.db.dialect == "postgresql":
+            return _COLUMNS.id == any_(bindparam("ids", ids, type_=postgresql.ARRAY(String)))
+        return _COLUMNS.id.in_(ids)
 
     async def counts(self, **where: str) -> dict[str, int]:
         """Rows per item type (optionally for one user_id / chat_id)."""

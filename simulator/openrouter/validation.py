@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from simulator.openrouter.errors import SimHTTPError
@@ -162,9 +163,16 @@ def _fail(message: str, param: str | None = None) -> SimHTTPError:
 
 
 def parse_json_body(raw: bytes) -> dict[str, Any]:
-    """Decode the body; malformed JSON or a non-object gives a 400."""
+    """Decode the body; malformed JSON or a non-object gives a 400. orjson first (a long
+    replayed history is parsed several times faster), the standard library for what orjson
+    refuses but JSON allows (integers beyond 64 bits, escaped lone surrogates)."""
     try:
-        body = json.loads(raw)
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        body = None
+    try:
+        if body is None:
+            body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _fail(f"Invalid JSON in request body: {exc}") from exc
     if not isinstance(body, dict):
