@@ -10,7 +10,6 @@ when `ARTIFACT_DATABASE_URL` is set, the pipe opens its own engine: that URL, or
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
+from sqlalchemy.pool import NullPool
 
 from ..logs import get_logger
 from ..owui import data_dir, owui_async_engine, owui_database_schema
@@ -28,8 +27,6 @@ from .schema import SCHEMA_VERSION, meta_table, pipe_metadata
 
 DEFAULT_SQLITE_NAME = "openrouter_pipe.db"
 SQLITE_BUSY_TIMEOUT_SECONDS = 5.0
-SQLITE_POOL_SIZE = 2  # idle connections kept (each is one aiosqlite thread)
-SQLITE_POOL_OVERFLOW = 8
 
 
 class SchemaDriftError(RuntimeError):
@@ -103,46 +100,20 @@ def open_engine(target: DatabaseTarget) -> AsyncEngine:
         path = target.url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = _sqlite_engine(target.url, path)
+        # No pool (a fresh connection costs about 1 ms): every aiosqlite connection is a thread,
+        # and an idle pooled one keeps a process from exiting when nobody disposes the engine;
+        # a pooled one cancelled mid-query (a loop shutting down during a cleanup) was seen to
+        # hang the cancelled task.
+        engine = create_async_engine(
+            target.url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            poolclass=NullPool,
+        )
         if target.url.endswith(DEFAULT_SQLITE_NAME):
             _enable_sqlite_wal(engine)
         return engine
     return create_async_engine(
         target.url, pool_size=5, max_overflow=10, pool_pre_ping=True, pool_recycle=1800
-    )
-
-
-def _daemon_connection_threads() -> bool:
-    """Whether aiosqlite's connection object exposes its (not yet started) worker thread, so
-    it can be made a daemon. An idle pooled connection then never keeps a process from
-    exiting when nobody disposes the engine (a host shutting down without closing the pipe)."""
-    import aiosqlite
-
-    probe = aiosqlite.connect(":memory:")  # not awaited: the thread is created, not started
-    return isinstance(getattr(probe, "_thread", None), threading.Thread)
-
-
-def _sqlite_engine(url: str, path: str) -> AsyncEngine:
-    """The pipe's own SQLite engine. Pooled, because every new aiosqlite connection starts a
-    thread and opens the file (about 1 ms before a replay's first query); without daemon
-    threads (another aiosqlite) it falls back to one connection per use."""
-    if not _daemon_connection_threads():
-        return create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}, poolclass=NullPool
-        )
-    import aiosqlite
-
-    async def connect() -> Any:
-        connection = aiosqlite.connect(path, timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
-        connection._thread.daemon = True
-        return await connection
-
-    return create_async_engine(
-        url,
-        async_creator=connect,
-        poolclass=AsyncAdaptedQueuePool,
-        pool_size=SQLITE_POOL_SIZE,
-        max_overflow=SQLITE_POOL_OVERFLOW,
     )
 
 

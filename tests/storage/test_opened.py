@@ -109,8 +109,8 @@ async def test_removed_rows_are_forgotten_at_once(database: Database):
 
 
 def test_a_process_that_never_closes_its_sqlite_store_still_exits(tmp_path: Path):
-    """Pooled SQLite connections are daemon threads: a host that exits without closing the
-    pipe is not kept alive by an idle connection."""
+    """Each aiosqlite connection is a thread: a host that exits without closing the pipe must
+    not be kept alive by one the store left open."""
     script = textwrap.dedent(
         f"""
         import asyncio
