@@ -29,9 +29,9 @@ from .orchestrator import ChatRun, RunPolicy
 from .owui import file_store, function_id_of
 from .persist import PersistPolicy, TurnRecorder
 from .runtime import get_runtime
-from .secret_valve import SealError, seal
+from .secret_valve import SealError, seal, unseal
 from .settings import default_base_url, merge_valves, resolve_api_key
-from .storage.vault import ArtifactVault
+from .storage.vault import ArtifactVault, VaultUnavailable
 from .storage.writebehind import WriteBehindPolicy
 from .stream import status_event
 from .toolloop import ToolSession
@@ -152,7 +152,13 @@ class Pipe:
 
     def _fleet(self) -> Fleet:
         valves = self.valves  # Redis settings are the administrator's, never a user's
-        url = resolve_redis_url(valves.REDIS_URL, valves.REDIS_ENABLED)
+        try:
+            url = resolve_redis_url(
+                unseal(valves.REDIS_URL, name="REDIS_URL"), valves.REDIS_ENABLED
+            )
+        except SealError as exc:
+            get_logger().error("%s; Redis sharing is off until then", exc)
+            url = ""
         return get_runtime(self._transport).fleet(url)
 
     async def _snapshot(self, valves: Any, *, strict: bool = False) -> CatalogSnapshot | None:
@@ -332,12 +338,20 @@ class Pipe:
         write_behind = self._write_behind()
 
         def vault() -> ArtifactVault:
+            try:
+                url, key, previous = (
+                    unseal(getattr(valves, name), name=name)
+                    for name in (
+                        "ARTIFACT_DATABASE_URL",
+                        "ARTIFACT_ENCRYPTION_KEY",
+                        "ARTIFACT_PREVIOUS_KEYS",
+                    )
+                )
+            except SealError as exc:
+                get_logger().error("%s", exc)
+                raise VaultUnavailable("a history setting cannot be decrypted") from exc
             return runtime.vault(  # type: ignore[no-any-return]
-                valves.ARTIFACT_DATABASE_URL,
-                valves.ARTIFACT_ENCRYPTION_KEY,
-                valves.ARTIFACT_PREVIOUS_KEYS,
-                write_behind,
-                memory_mb=valves.ARTIFACT_MEMORY_CACHE_MB,
+                url, key, previous, write_behind, memory_mb=valves.ARTIFACT_MEMORY_CACHE_MB
             )
 
         return TurnRecorder(ctx=ctx, policy=policy, vault_factory=vault)

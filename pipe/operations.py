@@ -19,7 +19,18 @@ from .storage.usage import UsageRecord, write_usage
 from .telemetry import RequestTelemetry
 
 # Valves that are secrets or point at a machine: never copied into an archive.
-_PRIVATE_VALVES = frozenset({"API_KEY", "BASE_URL", "SESSION_LOG_DIR"})
+# Never copied into a session log: keys, and URLs that may carry a password.
+_PRIVATE_VALVES = frozenset(
+    {
+        "API_KEY",
+        "BASE_URL",
+        "SESSION_LOG_DIR",
+        "REDIS_URL",
+        "ARTIFACT_DATABASE_URL",
+        "ARTIFACT_ENCRYPTION_KEY",
+        "ARTIFACT_PREVIOUS_KEYS",
+    }
+)
 
 
 class RequestRecords:

@@ -1,9 +1,12 @@
-"""The API key valve at rest: sealed with AES-GCM under a key derived from WEBUI_SECRET_KEY.
+"""Secret valves at rest: sealed with AES-GCM under a key derived from WEBUI_SECRET_KEY.
+
+The API key, the artifact encryption keys, and database / Redis URLs that carry a password.
 
 Open WebUI stores valves as whatever `Valves(**form).model_dump()` returns and shows them back
-as stored, so the pipe seals the key in the valve's validator: a typed key is stored (and shown)
-as `encrypted:v1:...`, a sealed one passes through untouched, and only the request that uses it
-opens it. Open WebUI's own ENABLE_VALVE_ENCRYPTION (whole-valve Fernet) is off by default and
+as stored, so the pipe seals the value in the valve's validator: a typed one is stored (and
+shown) as `encrypted:v1:...`, a sealed one passes through untouched, and only the code that
+uses it opens it. The associated data names the valve, so a sealed value pasted into another
+valve does not open. Open WebUI's own ENABLE_VALVE_ENCRYPTION (whole-valve Fernet) is off by default and
 returns the plain key to the admin form; this seal holds either way. The key is derived with
 HKDF, not the artifact store's salted scrypt ring (pipe/storage/crypto.py): a valve is validated
 synchronously, with no database at hand to hold a salt.
@@ -14,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from urllib.parse import parse_qsl, urlsplit
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -24,7 +28,7 @@ from .owui import webui_secret_key
 
 SEALED_PREFIX = "encrypted:v1:"
 _NONCE_BYTES = 12
-_AAD = b"openrouter-pipe API_KEY"
+API_KEY_VALVE = "API_KEY"
 
 
 class SealError(Exception):
@@ -42,7 +46,12 @@ def is_sealed(value: str) -> bool:
     return value.startswith(SEALED_PREFIX)
 
 
-def seal(value: str, secret: str | None = None) -> str:
+def _valve_aad(name: str) -> bytes:
+    """Binds a sealed value to its valve: one pasted into another valve does not open."""
+    return b"openrouter-pipe " + name.encode()
+
+
+def seal(value: str, secret: str | None = None, name: str = API_KEY_VALVE) -> str:
     """`value` sealed for storage; empty and already sealed values are returned as they are.
     Without a WEBUI_SECRET_KEY there is nothing to seal with, and the value stays plain."""
     value = value.strip()
@@ -50,30 +59,49 @@ def seal(value: str, secret: str | None = None) -> str:
     if not value or is_sealed(value) or not secret:
         return value
     nonce = os.urandom(_NONCE_BYTES)
-    sealed = nonce + _aead(secret).encrypt(nonce, value.encode(), _AAD)
+    sealed = nonce + _aead(secret).encrypt(nonce, value.encode(), _valve_aad(name))
     return SEALED_PREFIX + base64.urlsafe_b64encode(sealed).decode()
 
 
-def unseal(value: str, secret: str | None = None) -> str:
-    """The plain key; plain values (typed before sealing existed) are returned as they are."""
+def unseal(value: str, secret: str | None = None, name: str = API_KEY_VALVE) -> str:
+    """The plain value; plain values (typed before sealing existed) are returned as they are."""
+    value = (value or "").strip()
     if not is_sealed(value):
         return value
+    what = "the OpenRouter API key" if name == API_KEY_VALVE else f"the {name} value"
     secret = webui_secret_key() if secret is None else secret
     if not secret:
         raise SealError(
-            "The API_KEY valve is encrypted but WEBUI_SECRET_KEY is not set in this process; "
-            "start Open WebUI with the same WEBUI_SECRET_KEY, or enter the API key again."
+            f"The {name} valve is encrypted but WEBUI_SECRET_KEY is not set in this process; "
+            f"start Open WebUI with the same WEBUI_SECRET_KEY, or enter {what} again."
         )
     try:
         raw = base64.urlsafe_b64decode(value[len(SEALED_PREFIX) :].encode())
         nonce, ciphertext = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
-        return _aead(secret).decrypt(nonce, ciphertext, _AAD).decode()
+        return _aead(secret).decrypt(nonce, ciphertext, _valve_aad(name)).decode()
     except (InvalidTag, ValueError, binascii.Error) as exc:
         raise SealError(
-            "The API_KEY valve cannot be decrypted: it was encrypted under a different "
-            "WEBUI_SECRET_KEY (or was edited). Enter the OpenRouter API key again in the pipe's "
+            f"The {name} valve cannot be decrypted: it was encrypted under a different "
+            f"WEBUI_SECRET_KEY (or was edited). Enter {what} again in the pipe's "
             "valves, or restore the previous WEBUI_SECRET_KEY."
         ) from exc
+
+
+def has_password(url: str) -> bool:
+    """Whether a database or Redis URL carries a password (in its user part or its query)."""
+    try:
+        parts = urlsplit(url.strip())
+        return bool(parts.password) or any(
+            k.lower() == "password" and v for k, v in parse_qsl(parts.query)
+        )
+    except ValueError:
+        return False
+
+
+def seal_url(value: str, name: str) -> str:
+    """A URL valve as stored: sealed when it carries a password, else readable as typed."""
+    value = value.strip()
+    return seal(value, name=name) if has_password(value) else value
 
 
 def masked(value: str) -> str:

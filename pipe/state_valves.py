@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from .feature_valves import FeatureValves
+from .secret_valve import seal, seal_url
 
 LogLevel = Literal["INHERIT", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 Retention = Literal["disabled", "next_reply", "conversation"]
@@ -23,7 +24,7 @@ class StateValves(FeatureValves):
     )
     REDIS_URL: str = Field(
         default="",
-        description="Redis for the shared state; empty means Open WebUI's own REDIS_URL (none: no sharing).",
+        description="Redis for the shared state; empty means Open WebUI's own REDIS_URL (none: no sharing). Stored encrypted when it holds a password.",
     )
     GLOBAL_MAX_CONCURRENT_REQUESTS: int = Field(
         default=0,
@@ -126,15 +127,17 @@ class StateValves(FeatureValves):
     )
     ARTIFACT_DATABASE_URL: str = Field(
         default="",
-        description="Database for stored reasoning/tool results; empty: Open WebUI's own database (outside Open WebUI: SQLite in DATA_DIR).",
+        description="Database for stored reasoning/tool results; empty: Open WebUI's own database (outside Open WebUI: SQLite in DATA_DIR). Stored encrypted when it holds a password.",
     )
     ARTIFACT_ENCRYPTION_KEY: str = Field(
         default="",
-        description="Secret that encrypts stored reasoning/tool results; empty: derived from WEBUI_SECRET_KEY.",
+        description="Secret that encrypts stored reasoning/tool results; empty: derived from WEBUI_SECRET_KEY. Stored encrypted (keyed from WEBUI_SECRET_KEY).",
+        json_schema_extra={"input": {"type": "password"}},
     )
     ARTIFACT_PREVIOUS_KEYS: str = Field(
         default="",
-        description="Earlier ARTIFACT_ENCRYPTION_KEY values (comma-separated) whose rows stay readable.",
+        description="Earlier ARTIFACT_ENCRYPTION_KEY values (comma-separated) whose rows stay readable. Stored encrypted.",
+        json_schema_extra={"input": {"type": "password"}},
     )
     ARTIFACT_RETENTION_DAYS: int = Field(
         default=90,
@@ -151,3 +154,15 @@ class StateValves(FeatureValves):
         le=4096,
         description="Memory per worker for stored items it saved or read lately (the next turn then replays them without a database read); 0 turns it off.",
     )
+
+    @field_validator("ARTIFACT_ENCRYPTION_KEY", "ARTIFACT_PREVIOUS_KEYS")
+    @classmethod
+    def _seal_keys(cls, value: str, info: ValidationInfo) -> str:
+        """Open WebUI stores what validation returns: the keys never sit in its database in
+        the clear (next to the rows they protect)."""
+        return seal(value, name=str(info.field_name))
+
+    @field_validator("REDIS_URL", "ARTIFACT_DATABASE_URL")
+    @classmethod
+    def _seal_passwords(cls, value: str, info: ValidationInfo) -> str:
+        return seal_url(value, str(info.field_name))

@@ -22,11 +22,18 @@ from simulator.services.postgres import free_port
 REDIS_SERVER = shutil.which("redis-server")
 
 
-def _answers_ping(port: int) -> bool:
+def _answers_ping(port: int, password: str = "") -> bool:
+    auth = f"AUTH {password}\r\n".encode() if password else b""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            sock.sendall(auth + b"PING\r\n")
+            reply = b""
+            while b"PONG" not in reply and b"-" not in reply[:1]:
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                reply += chunk
+            return b"+PONG" in reply
     except OSError:
         return False
 
@@ -34,18 +41,20 @@ def _answers_ping(port: int) -> bool:
 class RedisServer:
     """One redis-server process under the test's control."""
 
-    def __init__(self, workdir: Path, *, appendonly: bool = False) -> None:
+    def __init__(self, workdir: Path, *, appendonly: bool = False, password: str = "") -> None:
         if REDIS_SERVER is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.workdir = workdir
         self.port = free_port()
         self.appendonly = appendonly
+        self.password = password
         self.process: subprocess.Popen | None = None
         self.starts = 0
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     @property
     def running(self) -> bool:
@@ -68,10 +77,11 @@ class RedisServer:
             "--protected-mode", "no",
             "--daemonize", "no",
             "--logfile", str(self.workdir / "redis.log"),
+            *(["--requirepass", self.password] if self.password else []),
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        while not _answers_ping(self.port):
+        while not _answers_ping(self.port, self.password):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 log = (self.workdir / "redis.log").read_text(errors="replace")[-2000:]
                 self.stop()

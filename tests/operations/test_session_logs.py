@@ -114,6 +114,26 @@ async def test_error_archive_has_the_key_redacted_and_orsim_logs_shows_it(openro
     assert doc["error_kind"] == "auth" and key not in json.dumps(doc)
 
 
+async def test_archive_holds_no_secret_valve_even_sealed(openrouter_sim, data_dir, tmp_path):
+    secrets_typed = {
+        "ARTIFACT_ENCRYPTION_KEY": "artifact-key-" + "k" * 20,
+        "ARTIFACT_PREVIOUS_KEYS": "old-key-" + "o" * 20,
+        "REDIS_URL": "redis://:redis-pass-" + "p" * 12 + "@127.0.0.1:1/0",
+        "ARTIFACT_DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}",
+    }
+    openrouter_sim.enqueue({"script": {"text": "ok"}})
+    await run_pipe(
+        archived_pipe(openrouter_sim, REDIS_ENABLED=False, **secrets_typed), chat_body("x")
+    )
+    await settle()
+    doc = await only_archive()
+    dumped = json.dumps(doc)
+    assert doc["valves"].get("SESSION_LOG_ENABLED") is True  # other valves are recorded
+    for name, value in secrets_typed.items():
+        assert name not in doc["valves"]
+        assert value not in dumped
+
+
 async def test_cancelled_stream_is_archived_as_cancelled(openrouter_sim, data_dir):
     openrouter_sim.enqueue({"script": {"text": "word " * 200}, "tps": 50})
     result = await archived_pipe(openrouter_sim, STREAM_COALESCE_MS=0).pipe(
