@@ -22,9 +22,10 @@ from .chat_compat import ChatStreamAdapter, chat_body, completion_to_response
 from .errors import ErrorKind, PipeError, error_from_http, error_from_stream
 from .logs import get_logger
 from .sse import SSEDecoder
+from .stream_events import AnyEvent, decode_event
 from .streamio import StreamOpener, StreamTimeouts, httpx_failure
 from .upstream import ResponsesClient, UpstreamConfig, _drain, _error_body, _media, not_an_answer
-from .wire import AnyEvent, ResponseObject, ResponsesRequest, decode_event
+from .wire import ResponseObject, ResponsesRequest
 
 CHAT_ONLY_SECONDS = 3600.0
 REFUSAL_CODES = frozenset({"unsupported_endpoint", "responses_not_supported"})
@@ -181,11 +182,11 @@ class FallbackClient(ResponsesClient):
                 decoder = SSEDecoder()
                 while chunk := await raw.read_buffered():
                     events: list[dict[str, object]] = []
-                    for message in decoder.feed(chunk):
-                        if message.data == "[DONE]":
+                    for data in decoder.feed(chunk):
+                        if data == "[DONE]":
                             done = True
                             break
-                        parsed = orjson.loads(message.data)
+                        parsed = orjson.loads(data)
                         events.extend(adapter.feed(parsed if isinstance(parsed, dict) else {}))
                     error = next((e for e in events if e.get("type") == "error"), error)
                     if done and error is None:

@@ -38,7 +38,7 @@ def strip_markers(text: str) -> str:
 
 def visible_length(text: str) -> int:
     """How many non-space characters the text has (an artifact's position is counted so)."""
-    return len(text) - sum(1 for ch in text if ch.isspace())
+    return sum(map(len, text.split()))  # split() drops exactly the isspace() characters
 
 
 def index_after(text: str, visible: int) -> int:

@@ -25,6 +25,7 @@ from .persist import TurnRecorder
 from .pump import StreamPump
 from .report import ChunkFactory, add_usage, final_status_line, served_by_fallback
 from .stream import ResponseAccumulator, RunOutcome, status_event
+from .stream_events import TERMINAL_BY_STATUS, AnyEvent, ResponseLifecycleEvent
 from .toolloop import (
     ToolSession,
     chat_tool_calls,
@@ -35,14 +36,7 @@ from .toolloop import (
 )
 from .tools import ToolResult
 from .upstream import ResponsesClient, retry_delay
-from .wire import (
-    TERMINAL_BY_STATUS,
-    AnyEvent,
-    OutputItem,
-    ResponseLifecycleEvent,
-    ResponsesRequest,
-    Usage,
-)
+from .wire import OutputItem, ResponsesRequest, Usage
 
 Emitter = Callable[[dict[str, Any]], Awaitable[Any]]
 COALESCE_MAX_CHARS = 2048

@@ -28,7 +28,7 @@ from typing import Any
 from .admission import SlotLease
 from .coalesce import DeltaCoalescer
 from .stream import ResponseAccumulator
-from .wire import AnyEvent
+from .stream_events import AnyEvent
 
 
 class StreamPump:

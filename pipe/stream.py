@@ -23,19 +23,17 @@ from .redaction import (
     STATUS_MAX,
     user_text,
 )
-from .wire import (
+from .stream_events import (
     AnnotationAddedEvent,
     AnyEvent,
-    OutputItem,
     OutputItemEvent,
     ReasoningDeltaEvent,
     ReasoningDoneEvent,
     ResponseLifecycleEvent,
-    ResponseObject,
     TextDeltaEvent,
     TextDoneEvent,
-    Usage,
 )
+from .wire import OutputItem, ResponseObject, Usage
 
 SEARCH_ITEM_TYPES = frozenset({"web_search_call", "openrouter:web_search"})
 

@@ -22,18 +22,10 @@ from .errors import ErrorKind, PipeError, error_from_http, error_from_stream
 from .logs import get_logger
 from .sessionlog import AttemptObserver
 from .sse import SSEDecoder
+from .stream_events import AnyEvent, DecodedRead, ErrorEvent, EventDecodeError
 from .streamio import HttpxOpener, RawStream, StreamOpener, StreamTimeouts, httpx_failure
 from .valve_checks import header_safe
-from .wire import (
-    TERMINAL_EVENTS,
-    AnyEvent,
-    DeltaEvent,
-    ErrorEvent,
-    EventDecodeError,
-    ResponseObject,
-    ResponsesRequest,
-    decode_event,
-)
+from .wire import ResponseObject, ResponsesRequest
 
 
 @dataclass(frozen=True)
@@ -270,52 +262,37 @@ class ResponsesClient:
                 while chunk := await raw.read_buffered():
                     if observer is not None:
                         observer.chunk(chunk)
-                    batch: list[AnyEvent] = []
-                    done = False
-                    corrupt: EventDecodeError | None = None
-                    for message in decoder.feed(chunk):
-                        if message.data == "[DONE]":
-                            done = True
-                            break
-                        try:
-                            event = decode_event(message.data)
-                        except EventDecodeError as exc:
-                            # The events before it in this read still go out first.
-                            corrupt = exc
-                            break
-                        if event.type in TERMINAL_EVENTS:
-                            terminal = True
-                        elif isinstance(event, ErrorEvent):
-                            last_error = event
-                        batch.append(event)
+                    read = DecodedRead(decoder.feed(chunk))
+                    batch = read.events
+                    terminal = terminal or read.terminal
+                    last_error = read.error or last_error
                     if batch:
                         last_event = time.monotonic()
-                        if hold and (shown or any(isinstance(e, DeltaEvent) for e in batch)):
+                        if hold and (shown or read.has_delta):
                             # Text is out: from now on the pump reads once per coalescing
                             # window, so let the kernel collect the window's events.
                             shown = True
                             raw.hold()
                         yield batch
-                    if corrupt is not None:
-                        raise corrupt
+                    if read.corrupt is not None:  # the events before it went out first
+                        raise read.corrupt
                     if not batch and time.monotonic() - last_event > stall_limit:
                         # Keep-alive comments only: alive, but not answering. End it.
                         raise PipeError(
                             ErrorKind.READ_TIMEOUT,
                             f"only keep-alives from OpenRouter for over {stall_limit:g}s",
                         )
-                    if done:
+                    if read.done:
                         await _drain(raw)
                         break
                 else:
-                    batch = []
-                    for message in decoder.flush():
-                        if message.data != "[DONE]":
-                            event = decode_event(message.data)
-                            terminal = terminal or event.type in TERMINAL_EVENTS
-                            batch.append(event)
-                    if batch:
-                        yield batch
+                    read = DecodedRead(decoder.flush())  # a last event without its blank line
+                    terminal = terminal or read.terminal
+                    last_error = read.error or last_error
+                    if read.events:
+                        yield read.events
+                    if read.corrupt is not None:
+                        raise read.corrupt
         except PipeError as failure:
             raise _with_generation(failure, generation) from failure.__cause__
         except EventDecodeError as exc:

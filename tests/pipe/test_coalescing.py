@@ -8,7 +8,7 @@ import time
 from pipe.coalesce import REASONING, TEXT, DeltaCoalescer
 from pipe.pump import StreamPump
 from pipe.stream import ResponseAccumulator
-from pipe.wire import TextDeltaEvent
+from pipe.stream_events import TextDeltaEvent
 from tests.pipe.helpers import (
     GatedUpstream,
     chat_body,

@@ -7,8 +7,10 @@ import random
 
 import pytest
 
-from pipe.sse import SSEDecoder, SSEMessage
-from pipe.wire import (
+from pipe.sse import SSEDecoder
+from pipe.stream_events import (
+    DecodedRead,
+    ErrorEvent,
     EventDecodeError,
     ReasoningDeltaEvent,
     TextDeltaEvent,
@@ -29,16 +31,16 @@ STREAM = (
 ).encode()
 
 EXPECTED = [
-    SSEMessage('{"type":"a","delta":"héllo 🌍"}'),
-    SSEMessage('{"type":"b",\n"x":"ünïcode ✓"}', "response.output_text.delta"),
-    SSEMessage("no-space"),
-    SSEMessage("[DONE]"),
+    '{"type":"a","delta":"héllo 🌍"}',
+    '{"type":"b",\n"x":"ünïcode ✓"}',
+    "no-space",
+    "[DONE]",
 ]
 
 
-def decode(chunks: list[bytes]) -> list[SSEMessage]:
+def decode(chunks: list[bytes]) -> list[str]:
     decoder = SSEDecoder()
-    out: list[SSEMessage] = []
+    out: list[str] = []
     for chunk in chunks:
         out.extend(decoder.feed(chunk))
     out.extend(decoder.flush())
@@ -76,8 +78,8 @@ def test_byte_by_byte_and_random_chunkings():
 
 
 def test_message_without_trailing_blank_line_is_flushed_at_eof():
-    assert decode([b'data: {"x":1}']) == [SSEMessage('{"x":1}')]
-    assert decode([b'data: {"x":1}\n']) == [SSEMessage('{"x":1}')]
+    assert decode([b'data: {"x":1}']) == ['{"x":1}']
+    assert decode([b'data: {"x":1}\n']) == ['{"x":1}']
 
 
 def test_comment_only_stream_yields_nothing():
@@ -85,12 +87,12 @@ def test_comment_only_stream_yields_nothing():
 
 
 def test_cr_at_chunk_end_then_lf_is_one_line_end():
-    assert decode([b"data: 1\r", b"\n\r", b"\n"]) == [SSEMessage("1")]
+    assert decode([b"data: 1\r", b"\n\r", b"\n"]) == ["1"]
 
 
 def test_invalid_utf8_is_replaced_not_fatal():
     out = decode([b"data: \xff\xfe ok\n\n"])
-    assert out[0].data.endswith(" ok")
+    assert out[0].endswith(" ok")
 
 
 # -- the one-event-per-read fast path must agree with the general decoder
@@ -106,29 +108,29 @@ def test_one_event_per_read_matches_the_general_path():
 
 
 def test_fast_path_respects_state_left_by_earlier_reads():
-    # an `event:` line in its own read applies to the next data read
+    # an `event:` line in its own read is read and dropped (the type is in the data)
     assert decode([b"event: response.x\n", b"data: 1\n\n", b"data: 2\n\n"]) == [
-        SSEMessage("1", "response.x"),
-        SSEMessage("2"),
+        "1",
+        "2",
     ]
     # a data line still open from the previous read joins the next one
-    assert decode([b"data: a\n", b"data: b\n\n"]) == [SSEMessage("a\nb")]
+    assert decode([b"data: a\n", b"data: b\n\n"]) == ["a\nb"]
     # a CR at the end of a read: its LF starts the next one
-    assert decode([b"data: 1\r", b"\n\r\n", b"data: 2\n\n"]) == [SSEMessage("1"), SSEMessage("2")]
-    assert decode([b"data: 1\r\n\r", b"\n", b"data: 2\n\n"]) == [SSEMessage("1"), SSEMessage("2")]
+    assert decode([b"data: 1\r", b"\n\r\n", b"data: 2\n\n"]) == ["1", "2"]
+    assert decode([b"data: 1\r\n\r", b"\n", b"data: 2\n\n"]) == ["1", "2"]
     # a character split across reads, then a whole event
     emoji = "🌍".encode()
     assert decode([b"data: " + emoji[:2], emoji[2:] + b"\n\n", b"data: x\n\n"]) == [
-        SSEMessage("🌍"),
-        SSEMessage("x"),
+        "🌍",
+        "x",
     ]
 
 
 def test_fast_path_hands_odd_reads_to_the_general_path():
-    assert decode([b"data: a\r\n\r\n"]) == [SSEMessage("a")]
-    assert decode([b"data: a\ndata: b\n\n"]) == [SSEMessage("a\nb")]
-    assert decode([b"data: a\n\ndata: b\n\n"]) == [SSEMessage("a"), SSEMessage("b")]
-    assert decode([b"data: \xff ok\n\n"])[0].data.endswith(" ok")  # invalid UTF-8: replaced
+    assert decode([b"data: a\r\n\r\n"]) == ["a"]
+    assert decode([b"data: a\ndata: b\n\n"]) == ["a\nb"]
+    assert decode([b"data: a\n\ndata: b\n\n"]) == ["a", "b"]
+    assert decode([b"data: \xff ok\n\n"])[0].endswith(" ok")  # invalid UTF-8: replaced
 
 
 # -- decode_event: deltas on the hot path, everything else validated
@@ -175,3 +177,82 @@ def test_delta_events_compare_by_value():
 def test_bad_payloads_raise_decode_errors(payload):
     with pytest.raises(EventDecodeError):
         decode_event(payload)
+
+
+# -- reads of many events (a window's worth) must agree with the general decoder
+
+
+BURST = b"".join(
+    [b": OPENROUTER PROCESSING\n\n"]
+    + [b'data: {"n":%d}\n\n' % n for n in range(12)]
+    + [b": keep-alive\n\n", b'data: {"n":"\xc3\xa9"}\n\n', b"data: [DONE]\n\n"]
+)
+BURST_EXPECTED = [f'{{"n":{n}}}' for n in range(12)] + ['{"n":"é"}', "[DONE]"]
+
+
+def test_many_event_reads_cut_anywhere_match_the_general_path():
+    """A read that ends mid-line, mid-UTF-8 or just after a data line leaves state the next
+    many-event read must finish first, then split the rest on blank lines."""
+    for a, b in itertools.combinations(range(1, len(BURST)), 2):
+        assert decode(split_at(BURST, [a, b])) == BURST_EXPECTED, (a, b)
+
+
+def test_many_event_read_with_other_fields_takes_the_general_path():
+    stream = b"data: 1\n\nid: 7\ndata: 2\n\ndata: a\ndata: b\n\n\n\ndata: 3\n\n"
+    assert decode([stream]) == ["1", "2", "a\nb", "3"]
+    assert decode([b"data: 1\n", b"\ndata: 2\n", b"data: 3\n\n"]) == ["1", "2\n3"]
+
+
+# -- one read's events: deltas of the same item merged, everything else in order
+
+
+def _delta(kind: str, item: str, text: str) -> str:
+    return f'{{"type":"response.{kind}.delta","item_id":"{item}","delta":"{text}"}}'
+
+
+def test_a_read_merges_consecutive_deltas_of_the_same_item_and_keeps_order():
+    read = DecodedRead(
+        [
+            _delta("reasoning_summary_text", "r", "think "),
+            _delta("reasoning_summary_text", "r", "more"),
+            '{"type":"response.output_item.added","item":{"type":"message","id":"m"}}',
+            _delta("output_text", "m", "a"),
+            _delta("output_text", "m", "b"),
+            _delta("output_text", "m2", "c"),
+            _delta("refusal", "m2", "no"),
+            _delta("output_text", "m2", "d"),
+            '{"type":"response.function_call_arguments.delta","item_id":"f","delta":"{}"}',
+            _delta("output_text", "m2", "e"),
+        ]
+    )
+    assert [(e.type.split(".")[-2], getattr(e, "delta", None)) for e in read.events] == [
+        ("reasoning_summary_text", "think more"),
+        ("output_item", None),
+        ("output_text", "ab"),
+        ("output_text", "c"),
+        ("refusal", "no"),
+        ("output_text", "d"),
+        ("function_call_arguments", "{}"),
+        ("output_text", "e"),
+    ]
+    assert isinstance(read.events[0], ReasoningDeltaEvent)
+    assert not (read.done or read.terminal or read.error or read.corrupt)
+
+
+def test_a_read_stops_at_done_and_keeps_what_came_before_a_corrupt_payload():
+    done = DecodedRead([_delta("output_text", "m", "a"), "[DONE]", _delta("output_text", "m", "b")])
+    assert done.done and [e.delta for e in done.events] == ["a"]  # type: ignore[union-attr]
+    corrupt = DecodedRead([_delta("output_text", "m", "a"), _delta("output_text", "m", "b"), "{"])
+    assert isinstance(corrupt.corrupt, EventDecodeError)
+    assert [e.delta for e in corrupt.events] == ["ab"]  # type: ignore[union-attr]
+
+
+def test_a_read_reports_terminal_and_error_events():
+    read = DecodedRead(
+        [
+            '{"type":"error","code":"x","message":"first"}',
+            '{"type":"error","code":"y","message":"last"}',
+            '{"type":"response.completed","response":{"id":"r","status":"completed"}}',
+        ]
+    )
+    assert read.terminal and isinstance(read.error, ErrorEvent) and read.error.code == "y"
