@@ -208,12 +208,20 @@ class EventDecodeError(ValueError):
 
 def decode_event(data: str | bytes) -> AnyEvent:
     """Decode one SSE data payload into its typed event (unknown types tolerated)."""
+    return _typed(_payload(data), data)
+
+
+def _payload(data: str | bytes) -> dict[str, Any]:
     try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise EventDecodeError(f"invalid JSON in stream event: {data[:80]!r}") from exc
     if type(raw) is not dict:
         raise EventDecodeError(f"stream event is not an object: {data[:80]!r}")
+    return raw
+
+
+def _typed(raw: dict[str, Any], data: str | bytes) -> AnyEvent:
     kind = raw.get("type")
     if type(kind) is str:
         delta_cls = _DELTA_TYPES.get(kind)
@@ -277,19 +285,20 @@ class DecodedRead:
                 self.done = True
                 break
             try:
-                event = decode_event(data)
+                raw = _payload(data)
             except EventDecodeError as exc:
                 self.corrupt = exc
                 break
+            if (
+                run is not None
+                and raw.get("type") == run.type
+                and raw.get("item_id") == run.item_id
+                and type(delta := raw.get("delta", "")) is str
+            ):
+                parts.append(delta)  # continues the run: no event object needed
+                continue
+            event = _typed(raw, data)
             if isinstance(event, DeltaEvent):
-                if (
-                    run is not None
-                    and type(event) is type(run)
-                    and event.type == run.type
-                    and event.item_id == run.item_id
-                ):
-                    parts.append(event.delta)
-                    continue
                 if len(parts) > 1 and run is not None:
                     run.delta = "".join(parts)
                 run, parts = event, [event.delta]
