@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import time
@@ -108,14 +109,14 @@ def run_load(opts: LoadOptions, echo: Callable[[str], None] = print) -> int:
             stack.warm_up(url, _model(opts), profile.workers)
             echo(f"fake OpenRouter {openrouter.url}; host {url} with {profile.workers} workers")
         cpu_pids = {"openrouter": servers[0].proc.pid, "host": host_pid} if servers else {}
-        rss, cpu = _drive(profile, opts, url, prefix, host_pid, cpu_pids, echo, out)
+        rss, cpu, loads = _drive(profile, opts, url, prefix, host_pid, cpu_pids, echo, out)
     except stack.StackError as exc:
         echo(f"error: {exc}")
         return 2
     finally:
         for server in reversed(servers):
             server.close()
-    return _report(profile, prefix, out, rss, cpu, echo)
+    return _report(profile, prefix, out, rss, cpu, loads, echo)
 
 
 def _flushing(echo: Callable[[str], None]) -> Callable[[str], None]:
@@ -141,9 +142,10 @@ def _drive(
     cpu_pids: dict[str, int | None],
     echo: Callable[[str], None],
     out: Path,
-) -> tuple[dict[int, list[tuple[float, float]]], dict[str, float]]:
+) -> tuple[dict[int, list[tuple[float, float]]], dict[str, float], list[float]]:
     """Run locust to its end, printing progress and sampling worker RSS; returns the RSS
-    samples and the CPU seconds each part used (is the load generator the bottleneck?)."""
+    samples, the CPU seconds each part used (is the load generator the bottleneck?) and the
+    machine's 1-minute load average at each progress tick (was anything else running?)."""
     log = open(out / "locust.log", "wb")
     procs = [subprocess.Popen(locust_command(p, opts, url, prefix), stdout=log, stderr=log)]
     procs += [
@@ -159,12 +161,14 @@ def _drive(
     started = time.monotonic()
     pids = stack.worker_pids(host_pid) if host_pid else []
     rss: dict[int, list[tuple[float, float]]] = {pid: [] for pid in pids}
+    loads = [os.getloadavg()[0]]
     limit = p.duration + 120  # locust stops itself; this only guards against a hang
     try:
         while procs[0].poll() is None:
             time.sleep(PROGRESS_EVERY)
             elapsed = time.monotonic() - started
             cpu_now = _cpu(all_pids)  # sampled while alive: a finished process has no /proc
+            loads.append(os.getloadavg()[0])
             for pid in pids:
                 mb = stack.rss_mb(pid)
                 if mb is not None:
@@ -186,7 +190,7 @@ def _drive(
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 stop(proc, grace=1)
-    return rss, cpu
+    return rss, cpu, loads
 
 
 def _cpu(pids: dict[str, list[int]]) -> dict[str, float]:
@@ -199,6 +203,7 @@ def _report(
     out: Path,
     rss: dict[int, list[tuple[float, float]]],
     cpu: dict[str, float],
+    loads: list[float],
     echo: Callable[[str], None],
 ) -> int:
     if not Path(f"{prefix}_stats.csv").exists():
@@ -219,6 +224,7 @@ def _report(
         **dataclasses.asdict(s),
         "levels": levels,
         "cpu_cores": cpu,
+        "load_average": [min(loads), max(loads)],  # the machine's, 1-minute, over the run
         "threshold_failures": bad,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -235,6 +241,7 @@ def _report(
             f"first wave: {s.first_busy} busy, {s.first_admitted} admitted; busy p99 {s.busy_p99} ms"
         )
     echo("CPU (cores, mean over the run): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items()))
+    echo(f"machine load average (1 min) during the run: {min(loads):.1f} - {max(loads):.1f}")
     if s.rss_growth_mb:
         echo(
             "RSS growth after warm-up: "

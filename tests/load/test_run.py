@@ -47,6 +47,8 @@ def test_smoke_profile_passes_and_writes_csv_html_and_plots(tmp_path):
     assert summary["chats"] >= 20 and summary["failed"] == 0
     assert summary["lag"][0] is not None and summary["ttft"][0] is not None
     assert summary["threshold_failures"] == []
+    low, high = summary["load_average"]  # the machine's, so a reader can judge the figures
+    assert 0 <= low <= high
 
 
 @pytest.mark.timeout(180)
