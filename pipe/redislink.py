@@ -65,12 +65,16 @@ def _means_down(exc: BaseException) -> bool:
 
 
 def connect(url: str) -> aioredis.Redis:
-    """A client that fails fast: short timeouts, no hidden retries (we fall back instead)."""
+    """A client that fails fast: short timeouts, one retry only for a dropped connection (we
+    fall back instead). The retry is what keeps a Redis restart from looking like several
+    outages: each pooled connection to the old server fails once, and on a fresh connection
+    the command goes through (or is refused at once if Redis is really down). Timeouts are
+    never retried."""
     return aioredis.Redis.from_url(
         url,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
         socket_timeout=REDIS_SOCKET_TIMEOUT,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         retry_on_timeout=False,
         health_check_interval=15,
         decode_responses=False,
@@ -114,13 +118,17 @@ class RedisLink:
             result = await op(self.client)
         except Exception as exc:
             if not _means_down(exc):
+                self._answered()  # an error reply is an answer: Redis is up
                 raise
             self._went_down(exc)
             raise RedisUnavailable(self.label) from exc
+        self._answered()
+        return result
+
+    def _answered(self) -> None:
         if self._down:
             self._down = False
             get_logger().warning("Redis at %s answers again; shared state is back", self.label)
-        return result
 
     def _went_down(self, exc: BaseException) -> None:
         self._probe_at = self._clock() + RETRY_SECONDS

@@ -125,8 +125,8 @@ def run_cmd(
     from simulator.scenarios.report import print_report, write_junit
     from simulator.scenarios.suite import FleetOptions, run_paths
 
-    fleet = FleetOptions(workers, redis, database_url, verbose)
     try:
+        fleet = FleetOptions(workers, redis, database_url, verbose)
         results = run_paths(
             [Path(p) for p in (paths or ["scenarios"])],
             Path(function) if function else None,

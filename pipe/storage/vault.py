@@ -3,8 +3,9 @@
 It seals and opens artifacts (keys, compression), talks to the `ArtifactStore`, and turns any
 database trouble into `VaultUnavailable` with a short reason: a dead database, a locked SQLite
 file, a full disk or a schema from a newer pipe never breaks a chat. Calls are bounded in time
-and a breaker stops calling a database that keeps failing. Retention runs at most once per
-interval per process, with jitter so workers do not all clean at once.
+and breakers (one for reads, one for saves) stop calling a database that keeps failing.
+Retention runs at most once per interval per process, with jitter so workers do not all clean
+at once.
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ class ArtifactVault:
         self.load_timeout = load_timeout
         self.save_timeout = save_timeout
         self.store = ArtifactStore(database)
+        # One breaker for the calls that read the database, one for saves: with write-behind
+        # a save goes to Redis, so failing loads (the database down) must not stop it.
         self.breaker = Breaker()
+        self.save_breaker = Breaker()
         self.opened = OpenedArtifacts(memory_bytes)
         self._secret = secret
         self._older = list(older_secrets)
@@ -85,26 +89,33 @@ class ArtifactVault:
             self._codec = ArtifactCodec(keys)
         return self._codec
 
-    async def _guarded(self, what: str, work: Callable[[], Awaitable[Any]], limit: float) -> Any:
-        if not self.breaker.allow():
+    async def _guarded(
+        self,
+        what: str,
+        work: Callable[[], Awaitable[Any]],
+        limit: float,
+        breaker: Breaker | None = None,
+    ) -> Any:
+        breaker = breaker or self.breaker
+        if not breaker.allow():
             raise VaultUnavailable("the history database is paused after repeated failures")
         try:
             result = await asyncio.wait_for(work(), limit)
         except SchemaDriftError as exc:
-            self.breaker.failure()
+            breaker.failure()
             get_logger().error("artifact store %s refused: %s", what, exc)
             raise VaultUnavailable("the history tables belong to a newer pipe version") from exc
         except TimeoutError as exc:
-            self.breaker.failure()
+            breaker.failure()
             get_logger().warning("artifact store %s timed out after %.1fs", what, limit)
             raise VaultUnavailable("the history database did not answer in time") from exc
         except (SQLAlchemyError, OSError, ArtifactKeyError) as exc:
-            self.breaker.failure()
+            breaker.failure()
             get_logger().warning(
                 "artifact store %s failed on %s: %s", what, self.db.label, _brief(exc)
             )
             raise VaultUnavailable("the history database is unavailable") from exc
-        self.breaker.success()
+        breaker.success()
         return result
 
     # ------------------------------------------------------------------ the pipe's calls
@@ -132,7 +143,7 @@ class ArtifactVault:
                 now=int(time.time()),
             )
 
-        await self._guarded("save", work, self.save_timeout)
+        await self._guarded("save", work, self.save_timeout, self.save_breaker)
         for artifact, (_, size) in zip(artifacts, sealed, strict=True):
             self.opened.put(artifact, size)
         self.opened.drop(user_id, remove)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from simulator.export import export_function
 from simulator.openrouter.server import SimServer
-from simulator.scenarios.fleet import FleetPlayers, FleetServices, fleet_stores
+from simulator.scenarios.fleet import FleetError, FleetPlayers, FleetServices, fleet_stores
 from simulator.scenarios.model import Scenario, discover, load_scenario_file
 from simulator.scenarios.runner import ScenarioResult, ScenarioRunner
 
@@ -36,6 +36,10 @@ class FleetOptions:
     redis: str = ""
     database_url: str = ""
     verbose: bool = False
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise FleetError(f"--workers must be at least 1, not {self.workers}")
 
     @property
     def wanted(self) -> bool:

@@ -10,6 +10,9 @@ write-behind cache; once the lock goes, every artifact reaches the database exac
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -27,6 +30,7 @@ from simulator.scenarios.fleet import (
 from simulator.scenarios.model import Scenario, load_scenario_file
 from simulator.scenarios.runner import ScenarioResult, ScenarioRunner
 from simulator.scenarios.suite import FleetOptions, exported_function_file, run_scenarios
+from simulator.services.postgres import free_port
 from tests.fleet.chatfleet import create_tables, stored_ids
 
 pytestmark = pytest.mark.timeout(120)
@@ -132,3 +136,35 @@ def test_history_replays_on_the_other_worker_from_redis_while_database_writes_wa
     assert wait_for_drain(redis_server.url)
     stored = stored_ids(postgres_url)
     assert len(stored) == len(set(stored)) == 4  # 3 from turn 1, a reasoning item from turn 2
+
+
+def orsim_run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--redis", "localhost:6379"], "--redis must be `auto` or a redis:// URL"),
+        (["--database-url", "mysql://x/y"], "--database-url must be `auto` or a postgresql://"),
+    ],
+)
+def test_orsim_run_refuses_bad_fleet_options_with_a_clear_error(args, message) -> None:
+    res = orsim_run(str(ROOT / "scenarios/persistence.yaml"), *args)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert message in res.stderr
+
+
+def test_a_suite_on_two_workers_whose_redis_refuses_connections_passes_on_direct_writes() -> None:
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    res = orsim_run(str(ROOT / "scenarios/persistence.yaml"), "--workers", "2", "--redis", closed)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "7/7 scenarios passed" in res.stdout
+    assert "w0 w1 w0" in res.stdout  # the workers column: turns still alternate

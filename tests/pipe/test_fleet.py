@@ -72,6 +72,25 @@ async def test_a_command_error_is_not_taken_for_an_outage(fake_redis_server) -> 
     assert not link.down and link.outages == 0
 
 
+async def test_a_probe_answered_with_a_command_error_ends_the_outage(fake_redis_server) -> None:
+    """After a restart the first command may well be refused (a consumer group the restart
+    lost); Redis answered, so every caller may use it again at once, not 2 s later."""
+    from redis.exceptions import ResponseError
+
+    clock = Clock()
+    link = worker(fake_redis_server, clock)
+    await link.run(lambda c: c.set("k", "v"))
+    fake_redis_server.connected = False
+    with pytest.raises(RedisUnavailable):
+        await link.run(lambda c: c.ping())
+    fake_redis_server.connected = True
+    clock.now += 5
+    with pytest.raises(ResponseError):
+        await link.run(lambda c: c.lpush("k", "x"))  # the probe: WRONGTYPE
+    assert not link.down
+    assert await link.run(lambda c: c.ping())  # no wait for another probe
+
+
 async def test_a_hold_learned_by_one_worker_makes_every_worker_wait(fake_redis_server) -> None:
     a, b = Holds(worker(fake_redis_server)), Holds(worker(fake_redis_server))
     assert await b.held("rate:k:m") is None

@@ -257,3 +257,34 @@ async def test_a_vault_on_write_behind_round_trips(
     loaded = await vault.load("alice", [art.id])
     assert loaded.artifacts[art.id].item == art.item
     await stop(vault.store)  # type: ignore[arg-type]
+
+
+async def test_loads_failing_on_a_locked_database_do_not_stop_write_behind_saves(
+    tmp_path, fake_redis_server
+) -> None:
+    """The database stops answering reads; history loads fail until the read breaker opens,
+    but a turn's save goes to Redis and must still be accepted (its markers promised)."""
+    import sqlite3
+
+    from pipe.storage.vault import VaultUnavailable
+
+    path = tmp_path / "locked.db"
+    db = Database(choose_target(f"sqlite:///{path}"))
+    vault = ArtifactVault(db, "k", [], load_timeout=0.3)
+    link = RedisLink("redis://fake/0", fakeredis.FakeAsyncRedis(server=fake_redis_server))
+    store = vault.store = WriteBehindStore(db, link, FAST)
+    pause(store)
+    await vault.save_turn([make_artifact()], user_id="u1")  # tables and key ready
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # reads now wait for the lock
+    try:
+        for _ in range(4):
+            with pytest.raises(VaultUnavailable):
+                await vault.load("u1", ["x" * 22])  # not in Redis: the database is asked
+        saved = make_artifact()
+        await vault.save_turn([saved], user_id="u1")  # queued in Redis, not refused
+        assert saved.id in await store.load("u1", [saved.id])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    await stop(store)
