@@ -6,6 +6,8 @@ command's heavy dependencies load only when it runs.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import typer
 
 app = typer.Typer(
@@ -48,17 +50,14 @@ def bench_pipe_cmd(
     raise typer.Exit(cli_main(events, rounds, tps, ttft_samples, json_out))
 
 
-@bench_app.command("writebehind")
-def bench_writebehind_cmd(
-    turns: int = typer.Option(300, "--turns", help="Turns per worker."),
-    rows: int = typer.Option(3, "--rows", help="Artifacts per turn."),
-    workers: list[int] = typer.Option([1, 2, 4], "--workers", help="Worker counts (repeatable)."),
-    json_out: str = typer.Option(None, "--json", help="Also write the results as JSON here."),
-) -> None:
-    """Artifact write-behind (Redis) vs direct writes on PostgreSQL with 1, 2, 4 workers."""
-    from simulator.bench.writebehind import cli_main
+class StorePart(StrEnum):
+    replay = "replay"
+    writebehind = "writebehind"
 
-    raise typer.Exit(cli_main(turns, rows, workers, json_out))
+
+class WbDatabase(StrEnum):
+    sqlite = "sqlite"
+    postgresql = "postgresql"
 
 
 @bench_app.command("store")
@@ -68,11 +67,43 @@ def bench_store_cmd(
     ),
     samples: int = typer.Option(40, "--samples", help="TTFT samples with and without replay."),
     json_out: str = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    parts: list[StorePart] = typer.Option(
+        [StorePart.replay, StorePart.writebehind],
+        "--part",
+        help="Which part (repeatable): replay (one process) or writebehind (K workers).",
+    ),
+    wb_turns: int = typer.Option(200, "--wb-turns", min=1, help="Write-behind: turns per worker."),
+    wb_workers: list[int] = typer.Option(
+        [1, 2, 4],
+        "--wb-workers",
+        min=1,
+        help="Write-behind: worker processes (repeatable).",
+    ),
+    wb_databases: list[WbDatabase] = typer.Option(
+        [WbDatabase.sqlite, WbDatabase.postgresql],
+        "--wb-database",
+        help="Write-behind: databases (repeatable).",
+    ),
+    wb_rate: float = typer.Option(
+        0.0, "--wb-rate", min=0.0, help="Write-behind: turns/s per worker (0: back to back)."
+    ),
 ) -> None:
-    """Artifact writes/s, replay load p50/p99 and the TTFT a 50-turn replay adds (SQLite, PostgreSQL)."""
-    from simulator.bench.store import cli_main
+    """Artifact writes/s, replay load p50/p99, the TTFT a 50-turn replay adds (SQLite,
+    PostgreSQL), and write-behind vs direct writes with 1, 2 and 4 worker processes."""
+    from simulator.bench.store import main
 
-    raise typer.Exit(cli_main(turns, samples, json_out))
+    raise typer.Exit(
+        main(
+            turns,
+            samples,
+            json_out,
+            parts=[p.value for p in parts],
+            wb_turns=wb_turns,
+            wb_workers=wb_workers,
+            wb_databases=[d.value for d in wb_databases],
+            wb_rate=wb_rate,
+        )
+    )
 
 
 @bench_app.command("connections")

@@ -263,3 +263,33 @@ def cli_main(turns: int, samples: int, json_out: str | None) -> int:
     if json_out:
         Path(json_out).write_text(json.dumps(results, indent=2))
     return 0 if ok else 1
+
+
+# ------------------------------------------------------------ write-behind section (issue 9)
+
+
+def main(
+    turns: int,
+    samples: int,
+    json_out: str | None,
+    *,
+    parts: list[str],
+    wb_turns: int,
+    wb_workers: list[int],
+    wb_databases: list[str],
+    wb_rate: float = 0.0,
+) -> int:
+    """`orsim bench store`: the single-process part above (`replay`: writes, replay loads,
+    TTFT) and write-behind against direct writes with K worker processes (`writebehind`,
+    simulator/bench/writebehind.py); one JSON file for both (`write_behind`: a list of cases)."""
+    from simulator.bench import writebehind
+
+    status = cli_main(turns, samples, json_out) if "replay" in parts else 0
+    if "writebehind" in parts:
+        cases = writebehind.run(wb_turns, wb_workers, wb_databases, wb_rate)
+        print("\n".join(writebehind.report(cases, wb_turns, wb_rate)))
+        if json_out:
+            path = Path(json_out)
+            results = json.loads(path.read_text()) if "replay" in parts else {}
+            path.write_text(json.dumps({**results, "write_behind": cases}, indent=2))
+    return status

@@ -20,6 +20,14 @@ import uuid
 from pathlib import Path
 
 SUPERUSER = "orsim"
+# Fast and throwaway: no fsync (tests never need the data after a crash of the machine).
+TEST_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+}
 
 
 class PostgresUnavailable(RuntimeError):
@@ -48,8 +56,11 @@ def free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
+        """`settings` override the server's (test-speed) defaults, e.g. a benchmark's
+        `{"fsync": "on", "synchronous_commit": "on"}` for production durability."""
         self.bin = find_bin_dir()
+        self.settings = {**TEST_SETTINGS, **(settings or {})}
         self.port = 0
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.root = Path()
@@ -77,10 +88,8 @@ class PostgresServer:
         data = self.root / "data"
         self._run("initdb", "-D", str(data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8")
         self.port = free_port()
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=200"
+        options = f"-p {self.port} -k {self.root} " + " ".join(
+            f"-c {name}={value}" for name, value in self.settings.items()
         )
         self._run(
             "pg_ctl", "-D", str(data), "-o", options, "-l", str(self.root / "server.log"),
