@@ -31,6 +31,12 @@ from simulator.owui_live.socket_events import EventCapture
 from simulator.owui_live.sse import ChatReply
 
 ADMIN = {"name": "Admin", "email": "admin@example.com", "password": "Passw0rd!Passw0rd"}
+# uvicorn closes a connection idle for 5 s (its `timeout_keep_alive`); httpx's default expiry
+# is also 5 s, so a request sent on a connection idle for about 5 s can meet the server's close
+# and fail with "Server disconnected without sending a response". Idle connections are
+# dropped by this side first.
+KEEPALIVE_EXPIRY = 1.0
+LIMITS = httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
 
 
 class RestError(RuntimeError):
@@ -65,7 +71,8 @@ class OpenWebUI:
         self.token: str | None = None
         self.user: dict[str, Any] = {}
         self.startup_seconds = 0.0
-        self._http = httpx.Client(base_url=base_url, timeout=30.0)
+        self.turn_settle_seconds = 2.0
+        self._http = httpx.Client(base_url=base_url, timeout=30.0, limits=LIMITS)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -235,7 +242,9 @@ class OpenWebUI:
     # -- chats -----------------------------------------------------------------------------
 
     def _async_client(self, timeout: float) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=timeout)
+        return httpx.AsyncClient(
+            base_url=self.base_url, headers=self.headers, timeout=timeout, limits=LIMITS
+        )
 
     async def chat(
         self,
@@ -305,23 +314,10 @@ class OpenWebUI:
             **extra,
         }
         async with self._async_client(time_limit) as client:
-            try:
-                resp = await client.post("/api/chat/completions", json=body)
-            except httpx.TransportError as exc:
-                # The connection dropped before any answer (seen once with two uvicorn workers
-                # in a full run, never alone): show the server's log, then send the turn once
-                # more, as a browser's user would.
-                print(f"[owui-live] {exc!r} on POST /api/chat/completions; log tail:")
-                print(self.log_tail(60))
-                resp = await client.post("/api/chat/completions", json=body)
-            if resp.status_code >= 300:
-                raise RestError("POST", "/api/chat/completions", resp.status_code, resp.text)
-            accepted = resp.json()
+            accepted = await self._post_turn(client, body, extra.get("chat_id"), assistant_id)
             chat_id = accepted.get("chat_id")
             if not chat_id:
-                raise RestError(
-                    "POST", "/api/chat/completions", resp.status_code, f"no chat_id in {accepted}"
-                )
+                raise RestError("POST", "/api/chat/completions", 200, f"no chat_id in {accepted}")
             result = UIChat(chat_id=chat_id, message_id=assistant_id, accepted=accepted)
             result.chat, result.message = await self._wait_stored(
                 client, chat_id, assistant_id, time_limit
@@ -340,22 +336,51 @@ class OpenWebUI:
         ]
         return result
 
+    async def _post_turn(
+        self, client: httpx.AsyncClient, body: dict[str, Any], chat_id: str | None, message_id: str
+    ) -> dict[str, Any]:
+        """POST a UI turn; Open WebUI's immediate reply. A turn is not idempotent (sent twice,
+        it runs twice), so one whose answer was lost is never sent again: if the chat holds
+        it, the server took it and it is awaited like any other; else the error stands."""
+        try:
+            resp = await client.post("/api/chat/completions", json=body)
+        except httpx.TransportError as exc:
+            print(f"[owui-live] {exc!r} on POST /api/chat/completions; log tail:")
+            print(self.log_tail(80))
+            if chat_id and await self._holds_message(client, chat_id, message_id):
+                return {"chat_id": chat_id}
+            raise
+        if resp.status_code >= 300:
+            raise RestError("POST", "/api/chat/completions", resp.status_code, resp.text)
+        accepted: dict[str, Any] = resp.json()
+        return accepted
+
+    async def _holds_message(
+        self, client: httpx.AsyncClient, chat_id: str, message_id: str
+    ) -> bool:
+        await asyncio.sleep(self.turn_settle_seconds)  # a turn the server took is in it by now
+        resp = await client.get(f"/api/v1/chats/{chat_id}")
+        resp.raise_for_status()
+        messages = ((resp.json().get("chat") or {}).get("history") or {}).get("messages", {})
+        return message_id in messages
+
     async def _wait_stored(
         self, client: httpx.AsyncClient, chat_id: str, message_id: str, time_limit: float
     ):
         deadline = time.monotonic() + time_limit
-        dropped = False
+        shown = False
         while True:
             try:
                 resp = await client.get(f"/api/v1/chats/{chat_id}")
             except httpx.TransportError as exc:
-                if dropped:
+                # A read is safe to repeat: the pool opens a new connection. The log shows why
+                # the last one went (nothing should drop one: see KEEPALIVE_EXPIRY).
+                if not shown:
+                    shown = True
+                    print(f"[owui-live] {exc!r} polling chat {chat_id}; log tail:")
+                    print(self.log_tail(80))
+                if time.monotonic() > deadline:
                     raise
-                # Polling as a browser does: a dropped connection is opened again, once, with
-                # the server's log shown (seen with two uvicorn workers in full runs only).
-                dropped = True
-                print(f"[owui-live] {exc!r} polling chat {chat_id}; log tail:")
-                print(self.log_tail(80))
                 await asyncio.sleep(0.5)
                 continue
             if resp.status_code == 200:

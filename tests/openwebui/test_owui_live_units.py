@@ -238,3 +238,81 @@ def test_workspace_tools_file_loads_as_host_tools(tmp_path):
     not_tools.write_text("class Pipe:\n    pass\n")
     with pytest.raises(ValueError, match="no `class Tools`"):
         load_tools(not_tools, "x")
+
+
+# -- UI turns over a connection that drops (simulator/owui_live/instance.py) -----------------
+
+
+class _Server:
+    """Open WebUI's chat endpoints as an httpx mock: the POST's answer is lost (the server may
+    or may not have taken the turn), the chat GET answers with what the chat holds."""
+
+    def __init__(self, *, took_turn: bool, lost_polls: int = 0) -> None:
+        self.took_turn = took_turn
+        self.lost_polls = lost_polls
+        self.posts = 0
+        self.gets = 0
+
+    def __call__(self, request):
+        import httpx
+
+        if request.method == "POST":
+            self.posts += 1
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        self.gets += 1
+        if self.lost_polls:
+            self.lost_polls -= 1
+            raise httpx.ReadError("connection reset")
+        messages = {"m1": {"id": "m1", "done": True}} if self.took_turn else {}
+        return httpx.Response(200, json={"chat": {"history": {"messages": messages}}})
+
+
+def _owui(tmp_path, server: _Server):
+    import httpx
+
+    from simulator.owui_live.instance import OpenWebUI
+
+    owui = OpenWebUI(None, "http://owui.test", tmp_path, tmp_path / "open-webui.log")
+    owui.turn_settle_seconds = 0.0
+    return owui, httpx.AsyncClient(
+        base_url="http://owui.test", transport=httpx.MockTransport(server)
+    )
+
+
+async def test_a_turn_whose_answer_was_lost_is_awaited_when_the_chat_holds_it(tmp_path):
+    server = _Server(took_turn=True)
+    owui, client = _owui(tmp_path, server)
+    async with client:
+        accepted = await owui._post_turn(client, {"id": "m1"}, "chat-1", "m1")
+    assert accepted == {"chat_id": "chat-1"}
+    assert server.posts == 1  # never sent twice: a turn is not idempotent
+
+
+async def test_a_turn_whose_answer_was_lost_is_not_sent_again_when_the_chat_lacks_it(tmp_path):
+    import httpx
+
+    server = _Server(took_turn=False)
+    owui, client = _owui(tmp_path, server)
+    async with client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await owui._post_turn(client, {"id": "m1"}, "chat-1", "m1")
+    assert server.posts == 1
+
+
+async def test_a_new_chat_whose_answer_was_lost_fails_without_a_second_post(tmp_path):
+    import httpx
+
+    server = _Server(took_turn=True)
+    owui, client = _owui(tmp_path, server)
+    async with client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await owui._post_turn(client, {"id": "m1"}, None, "m1")  # no chat id to look in
+    assert (server.posts, server.gets) == (1, 0)
+
+
+async def test_a_poll_that_loses_its_connection_is_repeated(tmp_path):
+    server = _Server(took_turn=True, lost_polls=2)
+    owui, client = _owui(tmp_path, server)
+    async with client:
+        _chat, message = await owui._wait_stored(client, "chat-1", "m1", time_limit=30.0)
+    assert message["done"] and server.gets == 3
