@@ -287,6 +287,8 @@ def main(
     status = cli_main(turns, samples, json_out) if "replay" in parts else 0
     if "writebehind" in parts:
         cases = writebehind.run(wb_turns, wb_workers, wb_databases, wb_rate)
+        if "replay" in parts:
+            print()
         print("\n".join(writebehind.report(cases, wb_turns, wb_rate)))
         if json_out:
             path = Path(json_out)
