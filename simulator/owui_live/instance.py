@@ -97,8 +97,9 @@ class OpenWebUI:
         owui = cls(proc, f"http://127.0.0.1:{port}", root / "data", log_path)
         failed = True
         try:
+            workers = int((env or {}).get("UVICORN_WORKERS", "1"))
             owui.startup_seconds = process.wait_healthy(
-                proc, owui.base_url, log_path, startup_timeout
+                proc, owui.base_url, log_path, startup_timeout, workers
             )
             if signup:
                 owui.signup(**ADMIN)
@@ -122,6 +123,10 @@ class OpenWebUI:
 
     def log_tail(self, lines: int = 40) -> str:
         return process.log_tail(self.log_path, lines)
+
+    def worker_events(self) -> list[str]:
+        """uvicorn's worker lines so far: one start per worker, and any death and restart."""
+        return process.worker_events(self.log_path)
 
     # -- REST ------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ the data directory is fresh per instance.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 
 SECRET_KEY = "orsim-owui-live-secret-key-0123456789abcdef"  # 32+ chars: no PyJWT warning
+WORKER_EVENT = re.compile(r"Started server process \[|Child process \[\d+\] died")
 
 
 class StartError(RuntimeError):
@@ -90,9 +92,15 @@ def log_tail(log_path: Path, lines: int = 40) -> str:
         return "<no log>"
 
 
-def wait_healthy(proc: subprocess.Popen, base_url: str, log_path: Path, timeout: float) -> float:
+def wait_healthy(
+    proc: subprocess.Popen, base_url: str, log_path: Path, timeout: float, workers: int = 1
+) -> float:
+    """Seconds until /health answers and, with several uvicorn workers, until every one of
+    them accepts connections: /health is answered by the first worker up, and a test that
+    starts then sees a one-worker server (or the other worker's start-up) instead."""
     started = time.monotonic()
     deadline = started + timeout
+    port = int(base_url.rsplit(":", 1)[1])
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -101,14 +109,67 @@ def wait_healthy(proc: subprocess.Popen, base_url: str, log_path: Path, timeout:
                     + log_tail(log_path)
                 )
             try:
-                if client.get(f"{base_url}/health").json().get("status") is True:
-                    return time.monotonic() - started
+                healthy = client.get(f"{base_url}/health").json().get("status") is True
             except (httpx.HTTPError, ValueError):
-                pass
+                healthy = False
+            if healthy and (workers <= 1 or serving_workers(proc.pid, port) >= workers):
+                return time.monotonic() - started
             time.sleep(0.25)
     raise StartError(
-        f"open-webui not healthy after {timeout:.0f} s; log {log_path}:\n" + log_tail(log_path)
+        f"open-webui not healthy with {workers} worker(s) after {timeout:.0f} s "
+        f"({serving_workers(proc.pid, port)} serving); log {log_path}:\n" + log_tail(log_path)
     )
+
+
+def serving_workers(pid: int, port: int) -> int:
+    """How many processes under `pid` accept on `port` (Linux): uvicorn's workers share the
+    listening socket, and one serves once its event loop's epoll watches that socket."""
+    listening = {
+        fields[9]
+        for fields in (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A"
+    }
+    count = 0
+    for child in _children(pid):
+        try:
+            links = {
+                int(fd): os.readlink(f"/proc/{child}/fd/{fd}")
+                for fd in os.listdir(f"/proc/{child}/fd")
+            }
+            sockets = {fd for fd, link in links.items() if link[8:-1] in listening}
+            watched: set[int] = set()
+            for fd, link in links.items():
+                if link == "anon_inode:[eventpoll]":
+                    info = Path(f"/proc/{child}/fdinfo/{fd}").read_text()
+                    watched |= {int(n) for n in re.findall(r"tfd:\s*(\d+)", info)}
+        except OSError:
+            continue  # it exited meanwhile
+        count += bool(sockets & watched)
+    return count
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for task in tasks:
+        try:
+            out += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def worker_events(log_path: Path) -> list[str]:
+    """uvicorn's lines about its worker processes (started, died: restarted by the
+    supervisor, e.g. after a missed health check), in order."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if WORKER_EVENT.search(line)]
 
 
 def stop(proc: subprocess.Popen, grace: float = 15.0) -> None:

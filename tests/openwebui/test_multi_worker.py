@@ -57,6 +57,7 @@ def fleet(postgres_server, tmp_path_factory):
     try:
         with OpenWebUI.start(env=env, startup_timeout=300) as owui:
             yield owui, server
+            print("[owui-live] uvicorn workers:", *owui.worker_events(), sep="\n  ")
     finally:
         server.stop()
 
@@ -122,7 +123,7 @@ async def test_a_tool_chat_runs_on_both_workers_with_events_and_shared_state(
     for turn, body in enumerate(firsts[1:], start=2):
         replayed = {i.get("call_id") for i in body["input"] if isinstance(i, dict)}
         assert {f"c{t}" for t in range(1, turn)} <= replayed, (turn, replayed)
-    assert len(pipe_pids()) == 2, "the pipe ran in only one worker"
+    assert len(pipe_pids()) == 2, f"the pipe ran in only one worker: {owui.worker_events()}"
     # One catalog fetch for the fleet: the second worker used the first one's copy.
     assert len(sim.requests_to("/models")) == 1
     # The tool really ran on every turn: each second round carried its output upstream.

@@ -316,3 +316,43 @@ async def test_a_poll_that_loses_its_connection_is_repeated(tmp_path):
     async with client:
         _chat, message = await owui._wait_stored(client, "chat-1", "m1", time_limit=30.0)
     assert message["done"] and server.gets == 3
+
+
+def test_serving_workers_counts_the_uvicorn_workers_that_accept(tmp_path):
+    import time
+
+    (tmp_path / "tiny.py").write_text(
+        "async def app(scope, receive, send):\n"
+        "    await send({'type': 'http.response.start', 'status': 204, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': b''})\n"
+    )
+    port = process.free_port()
+    args = [sys.executable, "-m", "uvicorn", "tiny:app", "--port", str(port), "--workers", "2",
+            "--lifespan", "off", "--log-level", "warning"]  # fmt: skip
+    server = subprocess.Popen(args, cwd=tmp_path, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while process.serving_workers(server.pid, port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert process.serving_workers(server.pid, port) == 2
+        assert process.serving_workers(server.pid, process.free_port()) == 0  # nobody listens
+    finally:
+        process.stop(server)
+    assert process.serving_workers(server.pid, port) == 0  # gone
+
+
+def test_worker_events_are_uvicorns_start_and_death_lines(tmp_path):
+    log = tmp_path / "open-webui.log"
+    log.write_text(
+        "INFO:     Started parent process [10]\n"
+        "INFO:     Started server process [11]\n"
+        '2026-11-27 | INFO | uvicorn - 127.0.0.1:1 - "GET /health HTTP/1.1" 200\n'
+        "INFO:     Child process [11] died\n"
+        "INFO:     Started server process [12]\n"
+    )
+    assert process.worker_events(log) == [
+        "INFO:     Started server process [11]",
+        "INFO:     Child process [11] died",
+        "INFO:     Started server process [12]",
+    ]
+    assert process.worker_events(tmp_path / "missing.log") == []
