@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 
 from .codec import Artifact
 
-DEFAULT_TTL_SECONDS = 600.0
+DEFAULT_TTL_SECONDS = 3600.0  # a chat paused for a coffee still replays from memory
 ENTRY_OVERHEAD_BYTES = 512  # the key, the Artifact and its dict, roughly
 
 
