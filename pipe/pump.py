@@ -6,9 +6,10 @@ the end of the coalescing window (a timer, so nothing waits longer than the wind
 upstream pauses), the size cap, the end of the stream or an error. After the first output the
 task itself reads once per window: it sleeps until the window ends and then takes everything
 the socket received meanwhile in one read (streamio.py), so one wake-up, one read and one parse
-loop serve all the events of a window. When nothing is buffered the read waits for the next
-byte, so an upstream pause holds nothing back; events, errors included, reach the consumer at
-most one window after they arrive, in their order.
+loop serve all the events of a window, and wakes the consumer with it. When nothing is buffered
+the read waits for the next byte and the consumer's own timer (a few milliseconds after the
+deadline) flushes what is held, so an upstream pause holds nothing back; events, errors
+included, reach the consumer at most one window (plus that grace) after they arrive, in order.
 
 The task owns the upstream response: it closes it itself, in its own task, however it ends.
 The consumer only ever cancels it once (`close`, synchronous): it never awaits the task while
@@ -29,6 +30,13 @@ from .admission import SlotLease
 from .coalesce import DeltaCoalescer
 from .stream import ResponseAccumulator
 from .stream_events import AnyEvent
+
+# The consumer's own wake-up comes this long after a window's deadline (at most a quarter
+# window): at the deadline the reader takes what the socket holds and wakes the consumer itself
+# with it; were both due at once, a flush run just before that read would leave its data for
+# the next window (up to two windows of delay). The grace only delays held text when the
+# upstream has gone quiet.
+FLUSH_GRACE_SECONDS = 0.005
 
 
 class StreamPump:
@@ -129,7 +137,8 @@ class StreamPump:
             self._timer = None
         self._timer_at = when
         if when is not None:
-            delay = max(0.0, when - time.monotonic())
+            grace = min(FLUSH_GRACE_SECONDS, self._coalescer.window / 4)
+            delay = max(0.0, when + grace - time.monotonic())
             self._timer = self._loop.call_later(delay, self._on_deadline)
 
     async def wait(self) -> None:
