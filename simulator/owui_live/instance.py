@@ -92,12 +92,19 @@ class OpenWebUI:
             venv = ensure_installed(venv)
         root = Path(tempfile.mkdtemp(prefix="orsim-owui-"))
         log_path = root / "open-webui.log"
+        workers = int((env or {}).get("UVICORN_WORKERS", "1"))
+        if workers > 1:
+            # Several workers booting on a fresh database race each other through Open
+            # WebUI's migrations and first config insert (one dies on a duplicate key). An
+            # operator prepares the database with one worker first; so does this.
+            process.prepare_database(
+                venv.path, root / "data", root / "prepare.log", env, startup_timeout
+            )
         port = process.free_port()
         proc = process.launch(venv.path, root / "data", port, log_path, env)
         owui = cls(proc, f"http://127.0.0.1:{port}", root / "data", log_path)
         failed = True
         try:
-            workers = int((env or {}).get("UVICORN_WORKERS", "1"))
             owui.startup_seconds = process.wait_healthy(
                 proc, owui.base_url, log_path, startup_timeout, workers
             )

@@ -85,6 +85,20 @@ def launch(
         )
 
 
+def prepare_database(
+    venv: Path, data_dir: Path, log_path: Path, extra_env: dict[str, str] | None, timeout: float
+) -> None:
+    """Boot one worker on the same data dir and DATABASE_URL until healthy, then stop it:
+    the schema is migrated and the config rows exist before several workers start."""
+    env = {**(extra_env or {}), "UVICORN_WORKERS": "1"}
+    port = free_port()
+    proc = launch(venv, data_dir, port, log_path, env)
+    try:
+        wait_healthy(proc, f"http://127.0.0.1:{port}", log_path, timeout)
+    finally:
+        stop(proc)
+
+
 def log_tail(log_path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
