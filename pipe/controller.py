@@ -25,7 +25,7 @@ from .logs import RequestContext, get_logger, new_request_id, request_scope
 from .model_info import CatalogSnapshot, ModelInfo, sub_id_to_slug
 from .model_sync import CatalogPublisher
 from .operations import RequestRecords
-from .orchestrator import ChatRun, RunPolicy
+from .orchestrator import ChatRun, Emitter, RunPolicy
 from .owui import file_store, function_id_of
 from .persist import PersistPolicy, TurnRecorder
 from .runtime import get_runtime
@@ -251,7 +251,9 @@ class Pipe:
         tools = None if task else self._tool_session(valves, body, __tools__, runtime)
         recorder = None if task else self._recorder(valves, ctx, runtime)
 
-        async def prepare() -> tuple[ResponsesClient, ResponsesRequest]:
+        async def prepare(emit: Emitter) -> tuple[ResponsesClient, ResponsesRequest]:
+            # `emit` comes as an argument: a closure over the run would make a reference
+            # cycle that keeps every request's objects alive until the cyclic GC runs.
             client, request, notices = await self._prepare(
                 body,
                 metadata,
@@ -265,7 +267,7 @@ class Pipe:
                 files=__files__,
             )
             if notices and not task:
-                await run.emit(status_event(" · ".join(notices), done=True))
+                await emit(status_event(" · ".join(notices), done=True))
             return client, request
 
         run = ChatRun(

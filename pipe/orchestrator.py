@@ -60,7 +60,7 @@ class ChatRun:
         *,
         ctx: RequestContext,
         model_label: str,
-        prepare: Callable[[], Awaitable[tuple[ResponsesClient, ResponsesRequest]]],
+        prepare: Callable[[Emitter], Awaitable[tuple[ResponsesClient, ResponsesRequest]]],
         admission: Admission,
         policy: RunPolicy,
         emitter: Emitter | None,
@@ -177,7 +177,7 @@ class ChatRun:
         self._streaming = streaming
         with request_scope(self.ctx):
             try:
-                client, request = await self._prepare()
+                client, request = await self._prepare(self.emit)
                 await self._emit_notices()
                 self._requested_model = request.model
                 if self._guard is not None:
@@ -330,7 +330,7 @@ class ChatRun:
         try:
             while True:
                 if pump.error is not None:  # before flushing: a retry may replace held text
-                    raise pump.error
+                    raise pump.take_error()
                 if coalescer.due():
                     for chunk in self._flush(coalescer):
                         yield chunk

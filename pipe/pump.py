@@ -1,15 +1,19 @@
 """Run one upstream stream in a background task and wake the consumer only when output is due.
 
 The task reads the HTTP stream, decodes and accumulates each batch, and feeds the coalescer.
-The consumer (the generator Open WebUI iterates) sleeps until a flush is due: the first delta,
-the end of the coalescing window (a timer, so nothing waits longer than the window when the
-upstream pauses), the size cap, the end of the stream or an error. After the first output the
-task itself reads once per window: it sleeps until the window ends and then takes everything
-the socket received meanwhile in one read (streamio.py), so one wake-up, one read and one parse
-loop serve all the events of a window, and wakes the consumer with it. When nothing is buffered
-the read waits for the next byte and the consumer's own timer (a few milliseconds after the
-deadline) flushes what is held, so an upstream pause holds nothing back; events, errors
-included, reach the consumer at most one window (plus that grace) after they arrive, in order.
+The consumer (the generator Open WebUI iterates) sleeps until the task wakes it: the first
+delta, the end of the coalescing window, the size cap, the end of the stream or an error. After
+the first output the task reads once per window: it sleeps until the window ends (counted from
+the consumer's last take) and then takes everything the socket received meanwhile in one read
+(streamio.py), so one wake-up, one read and one parse loop serve all the events of a window,
+and wakes the consumer with it. The task is the only clock: a second timer on the consumer's
+side would, on a busy event loop, fire in the same turn as the task's and flush just before
+the task's read, leaving that window's data for the next one (two windows of delay).
+
+When the task is about to wait on the network while text is held (nothing was buffered at the
+window's end: the upstream has gone quiet), it arms a short backstop timer from that moment, so
+an upstream pause holds nothing back; events, errors included, reach the consumer at most one
+window (plus that grace) after they arrive, in order.
 
 The task owns the upstream response: it closes it itself, in its own task, however it ends.
 The consumer only ever cancels it once (`close`, synchronous): it never awaits the task while
@@ -31,11 +35,9 @@ from .coalesce import DeltaCoalescer
 from .stream import ResponseAccumulator
 from .stream_events import AnyEvent
 
-# The consumer's own wake-up comes this long after a window's deadline (at most a quarter
-# window): at the deadline the reader takes what the socket holds and wakes the consumer itself
-# with it; were both due at once, a flush run just before that read would leave its data for
-# the next window (up to two windows of delay). The grace only delays held text when the
-# upstream has gone quiet.
+# How long a read that starts with text held may wait for the network before the consumer is
+# woken to show that text (at most a quarter window). A buffered read returns within two turns
+# of the event loop, so the backstop only fires when the upstream has gone quiet.
 FLUSH_GRACE_SECONDS = 0.005
 
 
@@ -72,6 +74,7 @@ class StreamPump:
         window = coalescer.window
         try:
             async for batch in self._batches:
+                self._arm(None)
                 segments, events = acc.feed(batch)
                 for event in events:
                     await self._emit(event)
@@ -80,26 +83,17 @@ class StreamPump:
                 if acc.failure is not None:
                     raise acc.failure
                 # Only a waiting consumer needs waking (a busy one checks `due()` itself when
-                # it comes back). The window's end is a timer armed once per window, so while
-                # it runs the only per-read check is the size cap: no clock read per event.
-                woke = False
+                # it comes back). Reads come once per window, so one clock read per read.
                 if self._waiter is not None and coalescer.size:
-                    if coalescer.size >= max_chars:
-                        woke = self._wake()
-                    elif coalescer.deadline != self._timer_at:
-                        if coalescer.due():  # e.g. the first delta: out at once
-                            woke = self._wake()
-                        else:
-                            self._arm(coalescer.deadline)
-                # Read at the cadence we write: what arrives during a window is only shown at
-                # its end, so let it pile up in the socket buffer and take it in one read then
-                # (one wake-up and one read per window, not per upstream event). Before the
-                # first output, and whenever the window has passed, read at once.
-                # Output due now (taken by the consumer now or when it comes back) starts a
-                # new window.
-                pause = window if woke or coalescer.due() else coalescer.deadline - time.monotonic()
-                if pause > 0 and window > 0:
-                    await asyncio.sleep(pause)
+                    if coalescer.size >= max_chars or coalescer.due():
+                        if self._wake() and window > 0:
+                            # Let the consumer take it first: the next window starts there.
+                            await asyncio.sleep(0)
+                if window > 0:
+                    await self._sleep_to_window_end(coalescer, window)
+                    # The next read may wait for the network: held text must not wait with it.
+                    if coalescer.size:
+                        self._arm(max(coalescer.deadline, time.monotonic()))
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # handed to the consumer, raised there
@@ -117,6 +111,26 @@ class StreamPump:
             self._arm(None)
             self._wake()
 
+    async def _sleep_to_window_end(self, coalescer: DeltaCoalescer, window: float) -> None:
+        """Read at the cadence we write: what arrives during a window is only shown at its end,
+        so let it pile up in the socket buffer and take it in one read then (one wake-up and
+        one read per window, not per upstream event). Before the first output, and whenever
+        the window has passed, read at once."""
+        if self._waiter is None and coalescer.due():
+            # The consumer is busy and takes what is due when it comes back: that take starts
+            # the next window.
+            await asyncio.sleep(window)
+            return
+        while (pause := coalescer.deadline - time.monotonic()) > 0:
+            await asyncio.sleep(pause)  # a loop with millisecond timers may wake a bit early
+
+    def take_error(self) -> BaseException:
+        """The reader's error, handed over once: the pump no longer holds it, so the frames
+        of its traceback (which hold the pump) do not make a reference cycle."""
+        error, self.error = self.error, None
+        assert error is not None
+        return error
+
     def _wake(self) -> bool:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -124,12 +138,12 @@ class StreamPump:
             return True
         return False
 
-    def _on_deadline(self) -> None:
-        self._timer, self._timer_at = None, None  # spent: the next window arms a new one
+    def _on_backstop(self) -> None:
+        self._timer, self._timer_at = None, None
         self._wake()
 
     def _arm(self, when: float | None) -> None:
-        """One timer per coalescing deadline (the deadline only moves when output is taken)."""
+        """The backstop: wake the consumer a grace after `when` unless a read returns first."""
         if when == self._timer_at:
             return
         if self._timer is not None:
@@ -139,15 +153,13 @@ class StreamPump:
         if when is not None:
             grace = min(FLUSH_GRACE_SECONDS, self._coalescer.window / 4)
             delay = max(0.0, when + grace - time.monotonic())
-            self._timer = self._loop.call_later(delay, self._on_deadline)
+            self._timer = self._loop.call_later(delay, self._on_backstop)
 
     async def wait(self) -> None:
         """Sleep until output may be due (a spurious wake-up is harmless: check `due()`)."""
         coalescer = self._coalescer
         if self.finished or coalescer.due():
             return
-        if coalescer.size:  # held output: wake at the window's end at the latest
-            self._arm(coalescer.deadline)
         waiter = self._loop.create_future()
         self._waiter = waiter
         try:

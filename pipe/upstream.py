@@ -296,13 +296,18 @@ class ResponsesClient:
         except PipeError as failure:
             raise _with_generation(failure, generation) from failure.__cause__
         except EventDecodeError as exc:
-            error = PipeError(ErrorKind.MALFORMED_STREAM, str(exc), retryable=True)
-            raise _with_generation(error, generation) from exc
+            # No local names the raised error: a frame in its own traceback holding it would
+            # be a reference cycle, kept alive until the cyclic GC runs.
+            raise _with_generation(
+                PipeError(ErrorKind.MALFORMED_STREAM, str(exc), retryable=True), generation
+            ) from exc
         if not terminal:
             if last_error is not None:
                 code, text = last_error.resolved()
                 raise _with_generation(error_from_stream(code, text), generation)
-            cut = PipeError(
-                ErrorKind.STREAM_CUT, "the stream ended before the response was complete"
+            raise _with_generation(
+                PipeError(
+                    ErrorKind.STREAM_CUT, "the stream ended before the response was complete"
+                ),
+                generation,
             )
-            raise _with_generation(cut, generation)

@@ -224,3 +224,68 @@ async def test_pump_timer_ends_the_window_while_the_upstream_is_silent():
         assert not pump.finished
     finally:
         await pump.aclose()
+
+
+async def test_pump_shows_every_token_within_one_window_while_the_event_loop_stalls():
+    """A busy host: the event loop is blocked for 15 ms every 37 ms while text streams in
+    every 20 ms. Each window's text must come out at that window's end, never a window later
+    (a flush racing the reader's read at the window's end would leave that read's text
+    behind for a whole extra window)."""
+    window = 0.1
+    coalescer = DeltaCoalescer(window=window, max_chars=100_000)
+    queue: asyncio.Queue = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    sent: dict[str, float] = {}
+    shown: dict[str, float] = {}
+    stalling = True
+
+    def stall() -> None:
+        if stalling:
+            time.sleep(0.015)
+            loop.call_later(0.022, stall)
+
+    async def feed() -> None:
+        for n in range(80):
+            token = f"t{n};"
+            sent[token] = time.monotonic()
+            queue.put_nowait([_delta(token)])
+            await asyncio.sleep(0.02)
+        queue.put_nowait(None)
+
+    def show() -> None:
+        now = time.monotonic()
+        for _, text in coalescer.take():
+            for token in text.split(";")[:-1]:
+                shown[token + ";"] = now
+
+    async def emit(event: dict) -> None:
+        pass
+
+    async def received_over_a_socket():
+        # A held socket's data reaches the reader two loop turns after it resumes reading.
+        while True:
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            batch = await queue.get()
+            while not queue.empty() and queue._queue[0] is not None:  # type: ignore[attr-defined]
+                batch = batch + queue.get_nowait()
+            if batch is None:
+                return
+            yield batch
+
+    pump = StreamPump(received_over_a_socket(), ResponseAccumulator(), coalescer, emit)
+    feeder = asyncio.create_task(feed())
+    loop.call_soon(stall)
+    try:
+        while not pump.finished or coalescer.has_data:  # the consumer's loop (orchestrator)
+            if coalescer.due() or (pump.finished and coalescer.has_data):
+                show()
+                continue
+            await asyncio.wait_for(pump.wait(), 10)
+    finally:
+        stalling = False
+        await pump.aclose()
+        await feeder
+    assert set(shown) == set(sent)
+    worst = max(shown[token] - sent[token] for token in sent)
+    assert worst < 1.6 * window, f"a token waited {worst * 1000:.0f} ms (window 100 ms)"

@@ -24,6 +24,7 @@ from tests.disconnecting_client import (
     upstream_closed,
 )
 from tests.pipe.helpers import chat_body, consume, eventually, make_pipe, metadata, user
+from tests.pipe.tool_helpers import CITY, call, owui_tools, script
 
 SLOW = {"script": {"text": " ".join(["word"] * 400)}, "tps": 20}  # ~20 s if read to the end
 
@@ -139,3 +140,55 @@ def test_bench_connections_reports_a_handful_of_upstream_connections_for_many_ch
     assert cli_main(30, 5, None) == 0
     opened = re.search(r"upstream TCP connections opened: (\d+) ", capsys.readouterr().out)
     assert opened and int(opened.group(1)) <= 2
+
+
+async def _weather(city: str) -> str:
+    return f"sunny in {city}"
+
+
+CYCLE_CASES = {
+    "answer": ([], "You said: Hello there"),
+    "upstream 500": ([{"status": 500}], "### ⚠️"),
+    "cut stream": ([{"script": {"text": "x"}, "fault": "disconnect"}], "### ⚠️"),
+    "tool round": (
+        [
+            script(function_calls=[call("weather", {"city": "Paris"}, "c1")]),
+            script(text="It is sunny."),
+        ],
+        "It is sunny.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CYCLE_CASES))
+async def test_a_finished_chat_leaves_nothing_for_the_cyclic_garbage_collector(
+    openrouter_sim, case
+):
+    """Every object a chat made, answer or failure, is freed by reference counting when it
+    ends. Objects kept alive by a reference cycle (a closure over its owner, an error kept by
+    an object its traceback's frames hold) pile up until a full collection, which walks the
+    whole heap of the Open WebUI worker and stops every stream in it meanwhile."""
+    specs, expected = CYCLE_CASES[case]
+    p = make_pipe(openrouter_sim, MAX_RETRIES=0)
+    tools = owui_tools(("weather", _weather, CITY))
+    for _ in range(2):  # warm: catalog, the connection pool
+        await consume(await p.pipe(body=chat_body(), __user__=user(), __metadata__=metadata()))
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            for spec in specs:
+                openrouter_sim.enqueue(spec)
+            gen = await p.pipe(
+                body=chat_body(), __user__=user(), __metadata__=metadata(), __tools__=tools
+            )
+            out = await consume(gen)
+            assert expected in out.text
+            del gen, out
+        await asyncio.sleep(0.05)
+        gc.collect()
+        ours = [o for o in gc.garbage if type(o).__module__.split(".")[0] == "pipe"]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert ours == [], sorted({type(o).__qualname__ for o in ours})
