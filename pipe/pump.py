@@ -121,8 +121,11 @@ class StreamPump:
             # the next window.
             await asyncio.sleep(window)
             return
-        while (pause := coalescer.deadline - time.monotonic()) > 0:
-            await asyncio.sleep(pause)  # a loop with millisecond timers may wake a bit early
+        for _ in range(2):  # a loop with millisecond timers (uvloop) may wake a bit early
+            pause = coalescer.deadline - time.monotonic()
+            if pause <= 0:
+                break
+            await asyncio.sleep(pause)
 
     def take_error(self) -> BaseException:
         """The reader's error, handed over once: the pump no longer holds it, so the frames
