@@ -74,10 +74,10 @@ class StreamPump:
         window = coalescer.window
         try:
             async for batch in self._batches:
-                self._arm(None)
                 segments, events = acc.feed(batch)
-                for event in events:
+                for event in events:  # a slow emitter still leaves held text to the backstop
                     await self._emit(event)
+                self._arm(None)  # the read returned: this pass decides about held text
                 for kind, text in segments:
                     add(kind, text)
                 if acc.failure is not None:

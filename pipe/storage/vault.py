@@ -236,13 +236,18 @@ class ArtifactVault:
             moved += len(fresh)
 
     async def close(self) -> None:
-        """Stop a running cleanup and wait until it let go of its connection (the database
-        itself is closed by its owner)."""
+        """Let a running cleanup finish and let go of its connection (the database itself is
+        closed by its owner). It is cancelled only when it outlasts the save timeout: a
+        cancelled query keeps running in the driver's thread, which then answers an event
+        loop that may be gone."""
         task, self._cleanup_task = self._cleanup_task, None
-        if task is not None and not task.done():
+        if task is None or task.done():
+            return
+        await asyncio.wait({task}, timeout=self.save_timeout)
+        if not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 def _brief(exc: BaseException) -> str:
