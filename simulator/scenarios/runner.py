@@ -161,7 +161,12 @@ class LocalPlayers:
         return transcripts, [r for t in transcripts for r in t.tool_runs], 0
 
     async def close(self) -> None:
-        self._host = None
+        """Close the pipe's runtimes while this scenario's event loop still runs: work it
+        started (a retention cleanup, the write-behind queue) ends here, not cancelled
+        mid-query by the loop's shutdown."""
+        host, self._host = self._host, None
+        if host is not None:
+            await host.aclose()
 
 
 class ScenarioRunner:
