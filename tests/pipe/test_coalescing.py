@@ -121,10 +121,15 @@ def _delta(text: str) -> TextDeltaEvent:
     return TextDeltaEvent("response.output_text.delta", text, "m")
 
 
-async def _received(queue: asyncio.Queue):
+async def _received(queue: asyncio.Queue, loop_turns: int = 0):
     """Batches as the upstream reads them: one read takes everything already received
-    (None ends the stream)."""
-    while (batch := await queue.get()) is not None:
+    (None ends the stream). `loop_turns`: each read first waits that many event-loop turns,
+    as a held socket's data reaches the reader two turns after it resumes reading."""
+    while True:
+        for _ in range(loop_turns):
+            await asyncio.sleep(0)
+        if (batch := await queue.get()) is None:
+            return
         while not queue.empty() and queue._queue[0] is not None:  # type: ignore[attr-defined]
             batch = batch + queue.get_nowait()
         yield batch
@@ -261,19 +266,7 @@ async def test_pump_shows_every_token_within_one_window_while_the_event_loop_sta
     async def emit(event: dict) -> None:
         pass
 
-    async def received_over_a_socket():
-        # A held socket's data reaches the reader two loop turns after it resumes reading.
-        while True:
-            await asyncio.sleep(0)
-            await asyncio.sleep(0)
-            batch = await queue.get()
-            while not queue.empty() and queue._queue[0] is not None:  # type: ignore[attr-defined]
-                batch = batch + queue.get_nowait()
-            if batch is None:
-                return
-            yield batch
-
-    pump = StreamPump(received_over_a_socket(), ResponseAccumulator(), coalescer, emit)
+    pump = StreamPump(_received(queue, loop_turns=2), ResponseAccumulator(), coalescer, emit)
     feeder = asyncio.create_task(feed())
     loop.call_soon(stall)
     try:
