@@ -42,7 +42,7 @@ def run(chats: int, words: int) -> dict[str, Any]:
         text = " ".join(["word"] * words)
         sim.enqueue(*[{"script": {"text": text}} for _ in range(chats)])
         failed = 0
-        with LoopbackServer(create_app(prepare_config(config)), lifespan="off") as host:
+        with LoopbackServer(create_app(prepare_config(config))) as host:
             headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
             started = time.perf_counter()
             with httpx.Client(base_url=host.url, headers=headers, timeout=60) as client:

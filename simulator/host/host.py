@@ -132,6 +132,15 @@ class FakeHost:
         except KeyError:
             raise ModelNotFoundError(f"no function {function_id!r}") from None
 
+    async def aclose(self) -> None:
+        """Close what the loaded functions opened (HTTP sessions, database engines, queues),
+        while the caller's event loop still runs. Open WebUI itself never does this: its
+        process just ends; a fake host that lives for one test or scenario must not leak."""
+        for fn in list(self.functions.values()):
+            close = getattr(fn.module, "close_runtimes", None)
+            if close is not None:
+                await close()
+
     def set_valves(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]:
         return self.function(function_id).set_valves(values)
 

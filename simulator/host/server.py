@@ -8,11 +8,13 @@ Every response carries `X-Orsim-Worker-Pid`; `GET /api/host/worker` tells pid an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -376,7 +378,12 @@ def create_app(config: HostConfig) -> Starlette:
             "/api/v1/functions/id/{fid}/valves/{scope:str}/update", valves_update, methods=["POST"]
         ),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(WorkerPidHeader)])
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await host.aclose()  # the functions' sessions, on the loop that opened them
+
+    app = Starlette(routes=routes, middleware=[Middleware(WorkerPidHeader)], lifespan=lifespan)
     app.state.host = host
     return app
 
@@ -422,6 +429,8 @@ def serve(config: HostConfig, host: str = "127.0.0.1", port: int = 0, workers: i
         port=bound,
         workers=workers,
         log_level="warning",
+        # Like Open WebUI, a stopping worker does not close the functions: their queued
+        # writes stay in Redis for the other workers, and shutdown never waits on a dead one.
         lifespan="off",
     )
     server = uvicorn.Server(uconfig)

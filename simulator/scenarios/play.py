@@ -152,7 +152,4 @@ class ScenarioHost:
 
     async def aclose(self) -> None:
         """Close the pipe's runtimes (its write-behind queue drains to the database)."""
-        fn = self.host.functions.get(FUNCTION_ID)
-        close = getattr(getattr(fn, "module", None), "close_runtimes", None)
-        if close is not None:
-            await close()
+        await self.host.aclose()

@@ -33,7 +33,7 @@ def served(exported, valves: dict) -> LoopbackServer:
         functions=[FunctionSpec(path=str(exported), function_id="openrouter")],
         initial_valves={"openrouter": valves},
     )
-    return LoopbackServer(create_app(prepare_config(config)), lifespan="off")
+    return LoopbackServer(create_app(prepare_config(config)))
 
 
 @pytest.mark.parametrize(

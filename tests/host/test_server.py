@@ -360,7 +360,7 @@ async def test_malformed_chat_bodies_get_open_webuis_answer(name):
             functions=[FunctionSpec(path=str(HOST_PIPES / "echo_pipe.py"), function_id="echo")]
         )
     )
-    with LoopbackServer(create_app(config), lifespan="off") as host:
+    with LoopbackServer(create_app(config)) as host:
         async with httpx.AsyncClient(
             base_url=host.url, headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"}, timeout=30
         ) as http:

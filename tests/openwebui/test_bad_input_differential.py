@@ -38,7 +38,7 @@ async def test_fake_host_answers_malformed_bodies_as_open_webui(owui, owui_funct
         HostConfig(functions=[FunctionSpec(path=str(PIPES / "plain_pipe.py"), function_id=fid)])
     )
     headers = {"Content-Type": "application/json"}
-    with LoopbackServer(create_app(config), lifespan="off") as fake:
+    with LoopbackServer(create_app(config)) as fake:
         async with (
             httpx.AsyncClient(
                 base_url=owui.base_url, headers=owui.headers, timeout=60

@@ -3,6 +3,8 @@ host exactly as Open WebUI 0.12 would, against the fake OpenRouter over loopback
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from simulator.export import build_function_source
@@ -12,13 +14,14 @@ FUNCTION_ID = "openrouter_responses"
 
 
 @pytest.fixture
-def host(openrouter_sim) -> FakeHost:
+async def host(openrouter_sim) -> AsyncIterator[FakeHost]:
     h = FakeHost()
     h.add_function(content=build_function_source(), function_id=FUNCTION_ID, name="OpenRouter")
     h.set_valves(
         FUNCTION_ID, {"BASE_URL": openrouter_sim.base_url, "API_KEY": openrouter_sim.api_key}
     )
-    return h
+    yield h
+    await h.aclose()  # the function's HTTP session, closed on the loop that opened it
 
 
 async def test_exported_function_lists_models_and_streams_a_ui_turn(host, openrouter_sim):
