@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from .errors import ErrorKind, PipeError
@@ -82,26 +82,30 @@ class AdmissionController:
         self._running -= 1
         self._wake()
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[SlotLease]:
-        await self.acquire()
-        lease = SlotLease(self)
-        try:
-            yield lease
-        finally:
-            lease.end()
+    def slot(self) -> SlotLease:
+        """`async with admission.slot() as lease:` waits for a slot (or is refused at once)."""
+        return SlotLease(self)
 
 
 class SlotLease:
-    """One admitted request's slot, released once the request ended and its tasks are done."""
+    """One admitted request's slot, released once the request ended and its tasks are done.
+    Its own async context manager (one object per request, not a generator and its frame):
+    entering waits for the slot, leaving ends the request's claim on it."""
 
     def __init__(self, admission: AdmissionController) -> None:
         self._admission = admission
         self._tasks: set[asyncio.Future[Any]] = set()
         self._ended = False
         self._released = False
-        self._on_release: list[Callable[[], Coroutine[Any, Any, None]]] = []
-        self._closers: set[asyncio.Task[None]] = set()
+        self._on_release: list[Callable[[], Coroutine[Any, Any, None]]] | None = None
+        self._closers: set[asyncio.Task[None]] | None = None
+
+    async def __aenter__(self) -> SlotLease:
+        await self._admission.acquire()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.end()
 
     @property
     def tasks(self) -> int:
@@ -128,13 +132,17 @@ class SlotLease:
 
     def on_release(self, callback: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Also run `callback` when the slot is freed (e.g. give back a fleet-wide lease)."""
+        if self._on_release is None:
+            self._on_release = []
         self._on_release.append(callback)
 
     def _maybe_release(self) -> None:
         if self._ended and not self._tasks and not self._released:
             self._released = True
             self._admission.release()
-            for callback in self._on_release:
+            for callback in self._on_release or ():
+                if self._closers is None:
+                    self._closers = set()
                 task = asyncio.get_running_loop().create_task(callback())
                 self._closers.add(task)
                 task.add_done_callback(self._closers.discard)

@@ -7,6 +7,7 @@ and an optional test transport; per-request state lives in a `ChatRun`.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import httpx
@@ -43,6 +44,27 @@ from .valves import RequestValves, SummaryMode
 from .wire import Effort, FunctionTool, ResponsesRequest, json_object
 
 UNREACHABLE = (ErrorKind.CONNECT_TIMEOUT, ErrorKind.READ_TIMEOUT, ErrorKind.CONNECTION)
+
+
+def _open_vault(
+    valves: Any, runtime: Any, write_behind: tuple[Fleet, WriteBehindPolicy] | None
+) -> ArtifactVault:
+    """The request's artifact store, opened (or reused) when history is first needed."""
+    try:
+        url, key, previous = (
+            unseal(getattr(valves, name), name=name)
+            for name in (
+                "ARTIFACT_DATABASE_URL",
+                "ARTIFACT_ENCRYPTION_KEY",
+                "ARTIFACT_PREVIOUS_KEYS",
+            )
+        )
+    except SealError as exc:
+        get_logger().error("%s", exc)
+        raise VaultUnavailable("a history setting cannot be decrypted") from exc
+    return runtime.vault(  # type: ignore[no-any-return]
+        url, key, previous, write_behind, memory_mb=valves.ARTIFACT_MEMORY_CACHE_MB
+    )
 
 
 def _str(value: Any) -> str:
@@ -251,24 +273,21 @@ class Pipe:
         tools = None if task else self._tool_session(valves, body, __tools__, runtime)
         recorder = None if task else self._recorder(valves, ctx, runtime)
 
-        async def prepare(emit: Emitter) -> tuple[ResponsesClient, ResponsesRequest]:
-            # `emit` comes as an argument: a closure over the run would make a reference
-            # cycle that keeps every request's objects alive until the cyclic GC runs.
-            client, request, notices = await self._prepare(
-                body,
-                metadata,
-                valves,
-                ctx,
-                streaming=streaming,
-                task=task,
-                tools=tools,
-                recorder=recorder,
-                user=user,
-                files=__files__,
-            )
-            if notices and not task:
-                await emit(status_event(" · ".join(notices), done=True))
-            return client, request
+        # A partial, not a closure: no cells per request, and nothing that refers back to
+        # the run (a cycle would keep every request's objects alive until the cyclic GC).
+        prepare = functools.partial(
+            self._prepare_announced,
+            body,
+            metadata,
+            valves,
+            ctx,
+            streaming,
+            task,
+            tools,
+            recorder,
+            user,
+            __files__,
+        )
 
         run = ChatRun(
             ctx=ctx,
@@ -303,6 +322,37 @@ class Pipe:
         return await records.complete(await run.complete(task=task))
 
     # ------------------------------------------------------------------ request preparation
+
+    async def _prepare_announced(
+        self,
+        body: dict[str, Any],
+        metadata: dict[str, Any],
+        valves: Any,
+        ctx: RequestContext,
+        streaming: bool,
+        task: bool,
+        tools: ToolSession | None,
+        recorder: TurnRecorder | None,
+        user: dict[str, Any],
+        files: Any,
+        emit: Emitter,
+    ) -> tuple[ResponsesClient, ResponsesRequest]:
+        """`_prepare`, then a status line for what the request had to leave out."""
+        client, request, notices = await self._prepare(
+            body,
+            metadata,
+            valves,
+            ctx,
+            streaming=streaming,
+            task=task,
+            tools=tools,
+            recorder=recorder,
+            user=user,
+            files=files,
+        )
+        if notices and not task:
+            await emit(status_event(" · ".join(notices), done=True))
+        return client, request
 
     @staticmethod
     def _tool_session(
@@ -339,23 +389,7 @@ class Pipe:
 
         write_behind = self._write_behind()
 
-        def vault() -> ArtifactVault:
-            try:
-                url, key, previous = (
-                    unseal(getattr(valves, name), name=name)
-                    for name in (
-                        "ARTIFACT_DATABASE_URL",
-                        "ARTIFACT_ENCRYPTION_KEY",
-                        "ARTIFACT_PREVIOUS_KEYS",
-                    )
-                )
-            except SealError as exc:
-                get_logger().error("%s", exc)
-                raise VaultUnavailable("a history setting cannot be decrypted") from exc
-            return runtime.vault(  # type: ignore[no-any-return]
-                url, key, previous, write_behind, memory_mb=valves.ARTIFACT_MEMORY_CACHE_MB
-            )
-
+        vault = functools.partial(_open_vault, valves, runtime, write_behind)
         return TurnRecorder(ctx=ctx, policy=policy, vault_factory=vault)
 
     @staticmethod

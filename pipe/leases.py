@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from .admission import AdmissionController, SlotLease
@@ -153,12 +153,33 @@ class BudgetedAdmission:
         self.limit = limit
         self.max_wait = max_wait
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[SlotLease]:
-        async with self.local.slot() as slot:
-            budget = self.budget
-            lease = await budget.acquire(self.limit, self.max_wait) if budget else None
-            if budget is not None:
-                # Given back with the local slot: when the upstream is closed, not before.
-                slot.on_release(lambda: budget.release(lease))
-            yield slot
+    def slot(self) -> AbstractAsyncContextManager[SlotLease]:
+        if self.budget is None:
+            return self.local.slot()
+        return _BudgetedSlot(self.local.slot(), self.budget, self.limit, self.max_wait)
+
+
+class _BudgetedSlot:
+    """The local slot, then a fleet lease; the lease is given back with the local slot, when
+    the upstream is closed, not before."""
+
+    __slots__ = ("_budget", "_limit", "_max_wait", "_slot")
+
+    def __init__(self, slot: SlotLease, budget: LeaseBudget, limit: int, max_wait: float) -> None:
+        self._slot = slot
+        self._budget = budget
+        self._limit = limit
+        self._max_wait = max_wait
+
+    async def __aenter__(self) -> SlotLease:
+        slot = await self._slot.__aenter__()
+        try:
+            lease = await self._budget.acquire(self._limit, self._max_wait)
+        except BaseException:
+            await slot.__aexit__(None, None, None)
+            raise
+        slot.on_release(functools.partial(self._budget.release, lease))
+        return slot
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._slot.__aexit__(*exc_info)

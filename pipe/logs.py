@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,20 +48,28 @@ def current_request() -> RequestContext | None:
     return _current_request.get()
 
 
-@contextmanager
-def request_scope(ctx: RequestContext) -> Iterator[RequestContext]:
-    """Bind `ctx` for the code (and tasks) running inside the block."""
-    previous = _current_request.get()
-    token = _current_request.set(ctx)
-    secrets_token = bind_secrets(ctx.secrets)
-    try:
-        yield ctx
-    finally:
-        unbind_secrets(secrets_token)
+class request_scope:
+    """Bind `ctx` for the code (and tasks) running inside the block. A class rather than a
+    generator-based context manager: it spans a whole streamed answer, so its objects live
+    as long as the request does."""
+
+    __slots__ = ("_ctx", "_previous", "_secrets_token", "_token")
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self._ctx = ctx
+
+    def __enter__(self) -> RequestContext:
+        self._previous = _current_request.get()
+        self._token = _current_request.set(self._ctx)
+        self._secrets_token = bind_secrets(self._ctx.secrets)
+        return self._ctx
+
+    def __exit__(self, *exc_info: object) -> None:
+        unbind_secrets(self._secrets_token)
         try:
-            _current_request.reset(token)
+            _current_request.reset(self._token)
         except ValueError:  # a generator resumed from another task's context
-            _current_request.set(previous)
+            _current_request.set(self._previous)
 
 
 def bind_request(ctx: RequestContext) -> None:

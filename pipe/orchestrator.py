@@ -145,10 +145,10 @@ class ChatRun:
 
     # ------------------------------------------------------------------ the one loop
 
-    async def stream(self) -> AsyncIterator[dict[str, Any]]:
-        """The generator handed to Open WebUI for a streaming chat request."""
-        async for chunk in self._run(streaming=True):
-            yield chunk
+    def stream(self) -> AsyncIterator[dict[str, Any]]:
+        """The generator handed to Open WebUI for a streaming chat request (the loop itself:
+        every generator layer costs objects per request and per chunk)."""
+        return self._run(streaming=True)
 
     async def complete(self, *, task: bool) -> str | dict[str, Any]:
         """Non-streaming chat and task requests: the same loop, its chunks folded into the final
@@ -337,7 +337,9 @@ class ChatRun:
                     continue
                 if pump.finished:
                     break
-                await pump.wait()
+                waiter = pump.wait()
+                if waiter is not None:
+                    await waiter
             if coalescer.has_data:
                 for chunk in self._flush(coalescer):
                     yield chunk

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -39,6 +40,11 @@ from .stream_events import AnyEvent
 # woken to show that text (at most a quarter window). A buffered read returns within two turns
 # of the event loop, so the backstop only fires when the upstream has gone quiet.
 FLUSH_GRACE_SECONDS = 0.005
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class StreamPump:
@@ -60,6 +66,9 @@ class StreamPump:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._loop = asyncio.get_running_loop()
+        # The timers' callbacks need no context variables: one empty context for all of this
+        # stream's timers, not a copy of the current one per timer.
+        self._timer_context = contextvars.Context()
         self._closing = False
         self._lease = lease
         self._task = self._loop.create_task(self._run())
@@ -119,13 +128,21 @@ class StreamPump:
         if self._waiter is None and coalescer.due():
             # The consumer is busy and takes what is due when it comes back: that take starts
             # the next window.
-            await asyncio.sleep(window)
+            await self._sleep(window)
             return
         for _ in range(2):  # a loop with millisecond timers (uvloop) may wake a bit early
             pause = coalescer.deadline - time.monotonic()
             if pause <= 0:
                 break
-            await asyncio.sleep(pause)
+            await self._sleep(pause)
+
+    def _sleep(self, seconds: float) -> asyncio.Future[None]:
+        """`asyncio.sleep` without its coroutine and context copy: this runs once per window
+        per stream, and on a busy host every object alive across a window is one more for
+        the young-generation collections to promote (and the full ones to scan)."""
+        future = self._loop.create_future()
+        self._loop.call_later(seconds, _resolve, future, context=self._timer_context)
+        return future
 
     def take_error(self) -> BaseException:
         """The reader's error, handed over once: the pump no longer holds it, so the frames
@@ -135,7 +152,7 @@ class StreamPump:
         return error
 
     def _wake(self) -> bool:
-        waiter = self._waiter
+        waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
             return True
@@ -156,19 +173,19 @@ class StreamPump:
         if when is not None:
             grace = min(FLUSH_GRACE_SECONDS, self._coalescer.window / 4)
             delay = max(0.0, when + grace - time.monotonic())
-            self._timer = self._loop.call_later(delay, self._on_backstop)
+            self._timer = self._loop.call_later(
+                delay, self._on_backstop, context=self._timer_context
+            )
 
-    async def wait(self) -> None:
-        """Sleep until output may be due (a spurious wake-up is harmless: check `due()`)."""
-        coalescer = self._coalescer
-        if self.finished or coalescer.due():
-            return
+    def wait(self) -> asyncio.Future[None] | None:
+        """What to await until output may be due (a spurious wake-up is harmless: check
+        `due()`), or None when it may be due now. A future, not a coroutine: one object
+        fewer per window; the reader clears it when it wakes the consumer."""
+        if self.finished or self._coalescer.due():
+            return None
         waiter = self._loop.create_future()
         self._waiter = waiter
-        try:
-            await waiter
-        finally:
-            self._waiter = None
+        return waiter
 
     @property
     def task(self) -> asyncio.Task[None]:

@@ -169,15 +169,19 @@ class AiohttpOpener:
             )
         return self._session
 
-    @contextlib.asynccontextmanager
-    async def open(
+    def open(
         self, url: str, body: bytes, headers: dict[str, str], timeouts: StreamTimeouts
-    ) -> AsyncIterator[RawStream]:
+    ) -> _AiohttpCall:
+        return _AiohttpCall(self, url, body, headers, timeouts)
+
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str], timeouts: StreamTimeouts
+    ) -> aiohttp.ClientResponse:
         timeout = aiohttp.ClientTimeout(
             total=None, connect=timeouts.connect, sock_read=timeouts.read
         )
         try:
-            response = await self._get_session().post(
+            return await self._get_session().post(
                 url,
                 data=body,
                 headers=headers,
@@ -187,20 +191,47 @@ class AiohttpOpener:
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise aiohttp_failure(exc, started=False) from exc
-        stream = _AiohttpStream(response)
-        try:
-            yield stream
-        finally:
-            stream._release_hold()
-            if response.content.at_eof():
-                response.release()  # read to its end: the connection goes back to the pool
-            else:
-                response.close()  # cut or abandoned: drop the connection at once
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class _AiohttpCall:
+    """`async with opener.open(...) as stream`: the POST on entry; on exit the connection goes
+    back to the pool when the answer was read to its end, else it is dropped at once. A plain
+    object rather than a generator-based context manager: fewer objects per request."""
+
+    __slots__ = ("_args", "_opener", "_stream")
+
+    def __init__(
+        self,
+        opener: AiohttpOpener,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        timeouts: StreamTimeouts,
+    ) -> None:
+        self._opener = opener
+        self._args = (url, body, headers, timeouts)
+        self._stream: _AiohttpStream | None = None
+
+    async def __aenter__(self) -> RawStream:
+        response = await self._opener.post(*self._args)
+        self._stream = _AiohttpStream(response)
+        return self._stream
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        stream._release_hold()
+        response = stream._response
+        if response.content.at_eof():
+            response.release()  # read to its end: the connection goes back to the pool
+        else:
+            response.close()  # cut or abandoned: drop the connection at once
 
 
 # ---------------------------------------------------------------- httpx (test transports)

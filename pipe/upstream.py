@@ -212,17 +212,20 @@ class ResponsesClient:
             raise PipeError(ErrorKind.SERVER, "OpenRouter returned an unreadable response") from exc
         return result
 
-    async def stream(self, request: ResponsesRequest) -> AsyncIterator[list[AnyEvent]]:
+    def stream(self, request: ResponsesRequest) -> AsyncIterator[list[AnyEvent]]:
         """Typed events, one batch per read of everything received so far, until the
         terminal event or [DONE]; the caller decides how often to read (pump.py). With
         session logs or telemetry on, the attempt is observed (pipe/sessionlog.py)."""
         get_logger().debug("POST %s (model %s, streaming)", self._url, request.model)
         body = request_body(request)
         observer = AttemptObserver.start(self._url, body)
-        if observer is None:
-            async for batch in self._stream(body, None):
-                yield batch
-            return
+        if observer is None:  # no wrapping generator: one layer fewer per request and read
+            return self._stream(body, None)
+        return self._observed(body, observer)
+
+    async def _observed(
+        self, body: bytes, observer: AttemptObserver
+    ) -> AsyncIterator[list[AnyEvent]]:
         try:
             async for batch in self._stream(body, observer):
                 yield batch

@@ -13,8 +13,8 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -378,6 +378,7 @@ def create_app(config: HostConfig) -> Starlette:
             "/api/v1/functions/id/{fid}/valves/{scope:str}/update", valves_update, methods=["POST"]
         ),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield

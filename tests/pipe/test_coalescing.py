@@ -135,6 +135,13 @@ async def _received(queue: asyncio.Queue, loop_turns: int = 0):
         yield batch
 
 
+async def _woken(pump: StreamPump) -> None:
+    """The consumer's side: sleep until the reader says output may be due."""
+    waiter = pump.wait()
+    if waiter is not None:
+        await waiter
+
+
 async def _settle() -> None:
     for _ in range(20):  # let the pump task take what was queued
         await asyncio.sleep(0)
@@ -153,13 +160,13 @@ async def test_pump_reads_nothing_inside_a_window_then_everything_at_its_end():
 
     pump = StreamPump(batches, ResponseAccumulator(), coalescer, emit)
     try:
-        waiting = asyncio.create_task(pump.wait())
+        waiting = asyncio.create_task(_woken(pump))
         queue.put_nowait([_delta("first")])
         await asyncio.wait_for(waiting, 10)  # the first delta goes out at once
         assert coalescer.take() == [[TEXT, "first"]]
         flushed = time.monotonic()
 
-        waiting = asyncio.create_task(pump.wait())
+        waiting = asyncio.create_task(_woken(pump))
         for text in ("1234", "56789", "0abc"):  # more than the size cap, inside the window
             queue.put_nowait([_delta(text)])
         await _settle()
@@ -171,7 +178,7 @@ async def test_pump_reads_nothing_inside_a_window_then_everything_at_its_end():
         assert coalescer.take() == [[TEXT, "1234567890abc"]]
 
         queue.put_nowait(None)
-        await asyncio.wait_for(pump.wait(), 10)  # the end wakes it too
+        await asyncio.wait_for(_woken(pump), 10)  # the end wakes it too
         assert pump.finished and pump.error is None and emitted == []
     finally:
         await pump.aclose()
@@ -191,10 +198,10 @@ async def test_pump_after_a_pause_shows_new_text_at_once():
     pump = StreamPump(batches(), ResponseAccumulator(), coalescer, emit)
     try:
         queue.put_nowait([_delta("a")])
-        await asyncio.wait_for(pump.wait(), 10)
+        await asyncio.wait_for(_woken(pump), 10)
         assert coalescer.take() == [[TEXT, "a"]]
         await asyncio.sleep(0.2)  # the upstream pauses for longer than the window
-        waiting = asyncio.create_task(pump.wait())
+        waiting = asyncio.create_task(_woken(pump))
         await _settle()
         arrived = time.monotonic()
         queue.put_nowait([_delta("b")])
@@ -217,12 +224,12 @@ async def test_pump_timer_ends_the_window_while_the_upstream_is_silent():
     pump = StreamPump(batches, ResponseAccumulator(), coalescer, emit)
     try:
         queue.put_nowait([_delta("a")])
-        await asyncio.wait_for(pump.wait(), 10)
+        await asyncio.wait_for(_woken(pump), 10)
         assert coalescer.take() == [[TEXT, "a"]]
         queue.put_nowait([_delta("b")])
         queue.put_nowait([_delta("c")])
         for _ in range(3):  # the upstream then says nothing: only the timer can wake us
-            await asyncio.wait_for(pump.wait(), 10)
+            await asyncio.wait_for(_woken(pump), 10)
             if coalescer.due():
                 break
         assert coalescer.take() == [[TEXT, "bc"]]
@@ -274,7 +281,7 @@ async def test_pump_shows_every_token_within_one_window_while_the_event_loop_sta
             if coalescer.due() or (pump.finished and coalescer.has_data):
                 show()
                 continue
-            await asyncio.wait_for(pump.wait(), 10)
+            await asyncio.wait_for(_woken(pump), 10)
     finally:
         stalling = False
         await pump.aclose()
