@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import statistics
 import subprocess
@@ -150,6 +151,24 @@ async def _timed_first(run, *args) -> float:
     return ttft
 
 
+async def _objects_per_stream(run, *args, streams: int = 40) -> float:
+    """Objects tracked by the garbage collector that one running stream keeps alive (streams
+    paced slowly, counted mid-answer). On a busy host every such object lives long enough to
+    be promoted to the old generation, whose full collections stop every stream of a worker."""
+    gc.collect()
+    before = {id(o) for o in gc.get_objects()}  # a net count would hide what was freed meanwhile
+    started = [asyncio.Event() for _ in range(streams)]
+    tasks = [asyncio.create_task(run(*args, stream_first=event)) for event in started]
+    for event in started:
+        await event.wait()
+    await asyncio.sleep(0.2)
+    gc.collect()
+    held = sum(1 for o in gc.get_objects() if id(o) not in before) / streams
+    del before
+    await asyncio.gather(*tasks)
+    return held
+
+
 async def _bench(
     events_target: int, rounds: int, tps: float | None, ttft_samples: int
 ) -> dict[str, Any]:
@@ -187,6 +206,15 @@ async def _bench(
                         ttft[name].append(await _timed_first(_through_pipe, pipe))
                     else:
                         ttft[name].append(await _timed_first(_baseline, client, sim))
+            held: dict[str, float] = {}
+            for name in ("baseline", "pipe"):
+                slow = {"script": _script(40, seed=3), "tps": 20}
+                for _ in range(40):
+                    sim.enqueue(slow)
+                if name == "pipe":
+                    held[name] = await _objects_per_stream(_through_pipe, pipe)
+                else:
+                    held[name] = await _objects_per_stream(_baseline, client, sim)
             cpu["pipe_otel"] = await _with_telemetry_on(pipe, sim, long_script, pacing, rounds)
         await close_runtimes()
     off_us = _telemetry_off_cost_us()
@@ -202,6 +230,8 @@ async def _bench(
         "telemetry_off_us_per_request": off_us,
         "telemetry_off_share_of_request": off_us / 1e6 / statistics.median(cpu["pipe"]),
         "ttft_p50_ms": ttft_p50,
+        "objects_per_stream": held,
+        "objects_ratio": held["pipe"] / held["baseline"] if held["baseline"] else 0.0,
         "ttft_added_p50_ms": ttft_p50["pipe"] - ttft_p50["baseline"],
         "ttft_added_samples_ms": statistics.median(
             [p - b for p, b in zip(ttft["pipe"], ttft["baseline"], strict=True)]
@@ -272,6 +302,11 @@ def cli_main(events: int, rounds: int, tps: float, ttft_samples: int, json_out: 
     print(
         f"TTFT p50               baseline {ttft['baseline']:.2f} ms   pipe {ttft['pipe']:.2f} ms   "
         f"added {result['ttft_added_p50_ms']:.2f} ms (target < {TTFT_TARGET_MS} ms)"
+    )
+    held = result["objects_per_stream"]
+    print(
+        f"objects per running stream   baseline {held['baseline']:.0f}   pipe {held['pipe']:.0f}   "
+        f"ratio {result['objects_ratio']:.2f}x (kept alive for the whole answer)"
     )
     print(
         f"telemetry off          {result['telemetry_off_us_per_request']:.2f} us per request "
