@@ -276,7 +276,7 @@ class Pipe:
         # A partial, not a closure: no cells per request, and nothing that refers back to
         # the run (a cycle would keep every request's objects alive until the cyclic GC).
         prepare = functools.partial(
-            self._prepare_announced,
+            self._prepare,
             body,
             metadata,
             valves,
@@ -322,37 +322,6 @@ class Pipe:
         return await records.complete(await run.complete(task=task))
 
     # ------------------------------------------------------------------ request preparation
-
-    async def _prepare_announced(
-        self,
-        body: dict[str, Any],
-        metadata: dict[str, Any],
-        valves: Any,
-        ctx: RequestContext,
-        streaming: bool,
-        task: bool,
-        tools: ToolSession | None,
-        recorder: TurnRecorder | None,
-        user: dict[str, Any],
-        files: Any,
-        emit: Emitter,
-    ) -> tuple[ResponsesClient, ResponsesRequest]:
-        """`_prepare`, then a status line for what the request had to leave out."""
-        client, request, notices = await self._prepare(
-            body,
-            metadata,
-            valves,
-            ctx,
-            streaming=streaming,
-            task=task,
-            tools=tools,
-            recorder=recorder,
-            user=user,
-            files=files,
-        )
-        if notices and not task:
-            await emit(status_event(" · ".join(notices), done=True))
-        return client, request
 
     @staticmethod
     def _tool_session(
@@ -430,14 +399,16 @@ class Pipe:
         metadata: dict[str, Any],
         valves: Any,
         ctx: RequestContext,
-        *,
         streaming: bool,
         task: bool,
-        tools: ToolSession | None = None,
-        recorder: TurnRecorder | None = None,
-        user: dict[str, Any] | None = None,
-        files: Any = None,
-    ) -> tuple[ResponsesClient, ResponsesRequest, list[str]]:
+        tools: ToolSession | None,
+        recorder: TurnRecorder | None,
+        user: dict[str, Any] | None,
+        files: Any,
+        emit: Emitter,
+    ) -> tuple[ResponsesClient, ResponsesRequest]:
+        """The upstream client and request; a status line says what had to be left out.
+        Bound with `functools.partial` per request (all but `emit`, which the run passes)."""
         try:
             api_key = resolve_api_key(valves.API_KEY)
         except SealError as exc:  # never send the ciphertext (or nothing) upstream
@@ -517,4 +488,7 @@ class Pipe:
         fallbacks = FallbackPolicy(valves.CHAT_COMPLETIONS_FALLBACK, valves.RETRY_WITHOUT_REASONING)
         http, streams = runtime.client(valves.BASE_URL), runtime.streams(valves.BASE_URL)
         client = FallbackClient(http, config, fallbacks, runtime.chat_only, streams)
-        return client, applied.request, media.notices + applied.notices
+        notices = media.notices + applied.notices
+        if notices and not task:
+            await emit(status_event(" · ".join(notices), done=True))
+        return client, applied.request

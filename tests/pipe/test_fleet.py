@@ -13,7 +13,8 @@ import pytest
 from pipe.errors import ErrorKind, PipeError
 from pipe.fleetcache import FleetCache
 from pipe.holds import Holds
-from pipe.leases import LeaseBudget
+from pipe.admission import AdmissionController
+from pipe.leases import BudgetedAdmission, LeaseBudget
 from pipe.redislink import RedisLink, RedisUnavailable, redis_label
 
 URL = "redis://:s3cret-pass@127.0.0.1:6399/0"
@@ -144,6 +145,33 @@ async def test_the_budget_is_shared_and_a_full_one_is_refused_after_the_wait(
     assert await fake_redis_server_zcard(fake_redis_server, a.key) == 0
     await a.aclose()
     await b.aclose()
+
+
+async def test_a_request_refused_by_the_fleet_budget_gives_its_worker_slot_back(
+    fake_redis_server,
+) -> None:
+    """The worker's own slot is taken first; when the fleet-wide budget then says "busy",
+    that slot is given back at once, and an admitted request gives back both."""
+    local = AdmissionController(limit=5, queue_size=5)
+    budget = LeaseBudget(worker(fake_redis_server))
+    admission = BudgetedAdmission(local, budget, limit=1, max_wait=0.05)
+    other = await LeaseBudget(worker(fake_redis_server)).acquire(limit=1, max_wait=0)
+    with pytest.raises(PipeError) as err:
+        async with admission.slot():
+            pytest.fail("admitted past a full fleet budget")
+    assert err.value.kind is ErrorKind.BUSY
+    assert local.running == 0
+    await budget.release(other)
+    async with admission.slot() as slot:
+        assert local.running == 1
+        assert await fake_redis_server_zcard(fake_redis_server, budget.key) == 1
+    assert local.running == 0 and slot.tasks == 0
+    for _ in range(50):  # the lease goes back in a task of its own, just after
+        if await fake_redis_server_zcard(fake_redis_server, budget.key) == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert await fake_redis_server_zcard(fake_redis_server, budget.key) == 0
+    await budget.aclose()
 
 
 async def fake_redis_server_zcard(server: fakeredis.FakeServer, key: str) -> int:
