@@ -10,10 +10,10 @@ import logging
 import fakeredis
 import pytest
 
+from pipe.admission import AdmissionController
 from pipe.errors import ErrorKind, PipeError
 from pipe.fleetcache import FleetCache
 from pipe.holds import Holds
-from pipe.admission import AdmissionController
 from pipe.leases import BudgetedAdmission, LeaseBudget
 from pipe.redislink import RedisLink, RedisUnavailable, redis_label
 
