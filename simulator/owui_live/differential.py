@@ -300,6 +300,13 @@ async def run_fake(
         valves=conv.resolved_valves(upstream) or None,
         **({"default_user": user} if user is not None else {}),
     )
+    try:
+        return await _observe_fake(host, conv, upstream)
+    finally:
+        await host.aclose()  # the function's HTTP session, on the loop that opened it
+
+
+async def _observe_fake(host: Any, conv: Conversation, upstream: Upstream | None) -> Observed:
     model = conv.model()
     tools = load_tools(conv.tools, conv.tool_id()) if conv.tools else None
     seen = Observed()
