@@ -240,6 +240,11 @@ class AttemptObserver:
         self._generation = ""
         self._error = ""
 
+    @staticmethod
+    def wanted() -> bool:
+        """Whether `start` would observe anything (a session journal or telemetry is on)."""
+        return current_journal() is not None or current_telemetry() is not None
+
     @classmethod
     def start(cls, url: str, body: bytes) -> AttemptObserver | None:
         journal, telemetry = current_journal(), current_telemetry()

@@ -218,14 +218,18 @@ class ResponsesClient:
         session logs or telemetry on, the attempt is observed (pipe/sessionlog.py)."""
         get_logger().debug("POST %s (model %s, streaming)", self._url, request.model)
         body = request_body(request)
-        observer = AttemptObserver.start(self._url, body)
-        if observer is None:  # no wrapping generator: one layer fewer per request and read
+        if not AttemptObserver.wanted():  # no wrapping generator: one layer fewer per read
             return self._stream(body, None)
-        return self._observed(body, observer)
+        return self._observed(body)
 
-    async def _observed(
-        self, body: bytes, observer: AttemptObserver
-    ) -> AsyncIterator[list[AnyEvent]]:
+    async def _observed(self, body: bytes) -> AsyncIterator[list[AnyEvent]]:
+        # Started on the first read, like the call itself: a stream dropped before it began
+        # leaves no attempt (or telemetry span) open.
+        observer = AttemptObserver.start(self._url, body)
+        if observer is None:
+            async for batch in self._stream(body, None):
+                yield batch
+            return
         try:
             async for batch in self._stream(body, observer):
                 yield batch
