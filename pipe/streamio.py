@@ -128,6 +128,13 @@ class _AiohttpStream:
             if transport is not None and not transport.is_closing():
                 transport.resume_reading()
 
+    def finish(self) -> None:
+        self._release_hold()
+        if self._content.at_eof():
+            self._response.release()  # read to its end: the connection goes back to the pool
+        else:
+            self._response.close()  # cut or abandoned: drop the connection at once
+
     async def body(self) -> bytes:
         try:
             return await self._response.read()
@@ -224,14 +231,8 @@ class _AiohttpCall:
 
     async def __aexit__(self, *exc_info: object) -> None:
         stream, self._stream = self._stream, None
-        if stream is None:
-            return
-        stream._release_hold()
-        response = stream._response
-        if response.content.at_eof():
-            response.release()  # read to its end: the connection goes back to the pool
-        else:
-            response.close()  # cut or abandoned: drop the connection at once
+        if stream is not None:
+            stream.finish()
 
 
 # ---------------------------------------------------------------- httpx (test transports)
